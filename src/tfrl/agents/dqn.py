@@ -1,0 +1,257 @@
+"""Deep Q-Networks (Mnih et al., 2015) with the Double (van Hasselt et al., 2016) and Dueling
+(Wang et al., 2016) variants, in one file.
+
+The math is three pure functions of tensors:
+
+* ``q_targets``: ``y = r + discount * Q_target(s', a*)``, where ``a* = argmax_a Q_target(s', a)``
+  for DQN and ``a* = argmax_a Q_online(s', a)`` for Double DQN. ``discount`` is the replay
+  buffer's whole bootstrap multiplier, ``gamma**m * d``: 0 after a termination, so targets
+  bootstrap through truncation and never through termination, for 1-step and n-step alike.
+* ``td_loss``: Huber (delta 1) or squared error between ``Q(s, a)`` and ``y``, averaged over the batch.
+* ``update_target``: hard copy (``tau = 1``) or Polyak averaging of the online weights.
+
+``DQNAgent`` holds the networks, the optimizer and one compiled ``train`` function that runs
+``G`` gradient steps in a single call on a stack of ``G`` batches ``[G, B, ...]``, updating the
+target network every ``target_update_interval`` gradient steps inside the graph. Dueling is only
+a different network (``tfrl.networks.q_network(dueling=True)``); Double DQN only a different target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfrl.errors import ConfigError, UnsupportedSpaceError
+from tfrl.networks import q_network
+from tfrl.policies import EpsilonGreedyPolicy, GreedyPolicy, LinearSchedule
+from tfrl.specs import ArraySpec, BoundedArraySpec
+
+__all__ = ["DQNConfig", "DQNAgent", "q_targets", "td_loss", "update_target"]
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyperparameters of DQN and of its off-policy training schedule."""
+
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    buffer_size: int = 100_000
+    """Replay buffer capacity in transitions (all environments together)."""
+    learning_starts: int = 1_000
+    """Environment steps of uniform random actions before the first gradient step."""
+    gamma: float = 0.99
+    """Discount factor."""
+    n_step: int = 1
+    """Steps summed in each target before bootstrapping (1 is classic DQN)."""
+    train_freq: int = 4
+    """Environment steps (summed over parallel environments) between two training phases."""
+    gradient_steps: int = 1
+    """Gradient steps per training phase, run in one compiled call."""
+    target_update_interval: int = 1_000
+    """Gradient steps between two target-network updates."""
+    tau: float = 1.0
+    """Target update rate: 1.0 copies the online weights (hard update); below 1 is Polyak averaging."""
+    double_dqn: bool = True
+    """Choose the bootstrap action with the online network and value it with the target network."""
+    dueling: bool = False
+    """Use a dueling head (separate state-value and advantage streams)."""
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """Units of each hidden layer of the MLP torso."""
+    loss: Literal["huber", "mse"] = "huber"
+    """TD loss: Huber (delta 1, as in the Nature paper) or mean squared error."""
+    max_grad_norm: float | None = 10.0
+    """Clip gradients to this global norm; None turns clipping off."""
+    exploration_fraction: float = 0.1
+    """Fraction of the total environment steps over which epsilon decays linearly."""
+    exploration_initial_eps: float = 1.0
+    """Epsilon at the start of training."""
+    exploration_final_eps: float = 0.05
+    """Epsilon after the decay."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.learning_rate > 0, "learning_rate must be > 0"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.buffer_size >= self.batch_size, "buffer_size must be >= batch_size"),
+            (self.learning_starts >= 0, "learning_starts must be >= 0"),
+            (0.0 <= self.gamma <= 1.0, "gamma must lie in [0, 1]"),
+            (self.n_step >= 1, "n_step must be >= 1"),
+            (self.train_freq >= 1, "train_freq must be >= 1"),
+            (self.gradient_steps >= 1, "gradient_steps must be >= 1"),
+            (self.target_update_interval >= 1, "target_update_interval must be >= 1"),
+            (0.0 < self.tau <= 1.0, "tau must lie in (0, 1]"),
+            (len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes), "hidden_sizes must be positive"),
+            (self.loss in ("huber", "mse"), "loss must be 'huber' or 'mse'"),
+            (self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm must be > 0 or None"),
+            (0.0 <= self.exploration_fraction <= 1.0, "exploration_fraction must lie in [0, 1]"),
+            (0.0 <= self.exploration_final_eps <= 1.0, "exploration_final_eps must lie in [0, 1]"),
+            (0.0 <= self.exploration_initial_eps <= 1.0, "exploration_initial_eps must lie in [0, 1]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"DQN config: {message}")
+
+
+def q_targets(
+    rewards: tf.Tensor,
+    discounts: tf.Tensor,
+    next_q_target: tf.Tensor,
+    next_q_online: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """TD targets ``r + discount * Q_target(s', a*)`` for a batch.
+
+    ``next_q_target`` and ``next_q_online`` are ``[B, A]`` action values of the next observations.
+    With ``next_q_online`` (Double DQN) ``a*`` is its argmax; without it, the target network's.
+    """
+    if next_q_online is None:
+        next_value = tf.reduce_max(next_q_target, axis=-1)
+    else:
+        best = tf.argmax(next_q_online, axis=-1)
+        next_value = tf.gather(next_q_target, best, axis=-1, batch_dims=1)
+    return tf.stop_gradient(rewards + discounts * next_value)
+
+
+def td_loss(q_values: tf.Tensor, actions: tf.Tensor, targets: tf.Tensor, loss: str = "huber") -> tf.Tensor:
+    """Mean over the batch of Huber(delta=1) or squared error between ``Q(s, a)`` and the targets."""
+    chosen = tf.gather(q_values, tf.cast(actions, tf.int32), axis=-1, batch_dims=1)
+    error = targets - chosen
+    if loss == "huber":
+        abs_error = tf.abs(error)
+        quadratic = tf.minimum(abs_error, 1.0)
+        per_item = 0.5 * tf.square(quadratic) + (abs_error - quadratic)
+    else:
+        per_item = tf.square(error)
+    return tf.reduce_mean(per_item)
+
+
+def update_target(online: list[tf.Variable], target: list[tf.Variable], tau: float) -> None:
+    """``target <- tau * online + (1 - tau) * target`` for each variable pair (tau = 1 copies)."""
+    for o, t in zip(online, target):
+        t.assign(o if tau == 1.0 else tau * o + (1.0 - tau) * t)
+
+
+class DQNAgent:
+    """A DQN agent: online and target Q networks, Adam, and a compiled multi-step ``train``.
+
+    ``policy`` explores epsilon-greedily on the schedule given by the config and the run's total
+    steps; ``greedy_policy`` is for evaluation. ``train(batch)`` takes a ``Transition`` whose
+    arrays have leading shape ``[G, B]`` and runs G gradient steps in one call.
+    """
+
+    def __init__(
+        self,
+        config: DQNConfig,
+        observation_spec: ArraySpec,
+        action_spec: BoundedArraySpec,
+        total_steps: int,
+        seed: int | None = None,
+    ):
+        if not isinstance(action_spec, BoundedArraySpec) or not action_spec.is_discrete:
+            raise UnsupportedSpaceError(
+                f"DQN needs a discrete action space (gymnasium Discrete), but this environment's actions are "
+                f"{action_spec.shape} {action_spec.dtype} boxes. Use an algorithm for continuous actions "
+                f"(ppo, a2c or reinforce) or discretize the actions."
+            )
+        self.config = config
+        self.observation_spec = observation_spec
+        self.action_spec = action_spec
+        self.num_actions = action_spec.num_values
+        self._offset = int(action_spec.minimum)
+        seed = 0 if seed is None else int(seed)
+        build = dict(hidden_sizes=config.hidden_sizes, dueling=config.dueling, seed=seed)
+        self.q_network = q_network(observation_spec, self.num_actions, name="q_network", **build)
+        self.target_network = q_network(observation_spec, self.num_actions, name="target_q_network", **build)
+        self.target_network.set_weights(self.q_network.get_weights())
+        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+        self.optimizer.build(self.q_network.trainable_variables)
+        self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="num_updates")
+
+        epsilon = LinearSchedule(
+            config.exploration_initial_eps,
+            config.exploration_final_eps,
+            int(config.exploration_fraction * total_steps),
+        )
+        self.policy = EpsilonGreedyPolicy(self.q_network, observation_spec, action_spec, epsilon, seed=seed + 1)
+        self.greedy_policy = GreedyPolicy(self.q_network, observation_spec, action_spec)
+        self._train = self._build_train()
+
+    def _build_train(self):
+        config = self.config
+        obs_shape = self.observation_spec.shape
+        obs_dtype = tf.as_dtype(self.observation_spec.dtype)
+        act_dtype = tf.as_dtype(self.action_spec.dtype)
+        signature = [
+            tf.TensorSpec((None, None, *obs_shape), obs_dtype),
+            tf.TensorSpec((None, None), act_dtype),
+            tf.TensorSpec((None, None), tf.float32),
+            tf.TensorSpec((None, None), tf.float32),
+            tf.TensorSpec((None, None, *obs_shape), obs_dtype),
+        ]
+        online_vars = self.q_network.trainable_variables
+        target_vars = self.target_network.trainable_variables
+        offset = self._offset
+
+        def gradient_step(observation, action, reward, discount, next_observation):
+            next_q_target = self.target_network(next_observation, training=False)
+            next_q_online = self.q_network(next_observation, training=False) if config.double_dqn else None
+            targets = q_targets(reward, discount, next_q_target, next_q_online)
+            with tf.GradientTape() as tape:
+                q_values = self.q_network(observation, training=True)
+                loss = td_loss(q_values, action - offset, targets, config.loss)
+            grads = tape.gradient(loss, online_vars)
+            grad_norm = tf.linalg.global_norm(grads)
+            if config.max_grad_norm is not None:
+                grads, _ = tf.clip_by_global_norm(grads, config.max_grad_norm, use_norm=grad_norm)
+            self.optimizer.apply_gradients(zip(grads, online_vars))
+            self.num_updates.assign_add(1)
+            if tf.equal(self.num_updates % config.target_update_interval, 0):
+                update_target(online_vars, target_vars, config.tau)
+            return loss, tf.reduce_mean(tf.reduce_max(q_values, axis=-1)), grad_norm
+
+        @tf.function(input_signature=signature)
+        def train(observation, action, reward, discount, next_observation):
+            steps = tf.shape(reward)[0]
+            totals = tf.zeros([3], tf.float32)
+            for i in tf.range(steps):
+                stats = gradient_step(observation[i], action[i], reward[i], discount[i], next_observation[i])
+                totals += tf.stack(stats)
+            return totals / tf.cast(tf.maximum(steps, 1), tf.float32)
+
+        return train
+
+    def train(self, batch) -> dict[str, float]:
+        """Run ``G`` gradient steps on a ``Transition`` of arrays shaped ``[G, B, ...]``.
+
+        Returns the mean TD loss, mean max-Q and gradient norm over the G steps.
+        """
+        loss, q_mean, grad_norm = self._train(
+            batch.observation, batch.action, batch.reward, batch.discount, batch.next_observation
+        ).numpy()
+        return {"losses/td_loss": float(loss), "losses/q_values": float(q_mean), "losses/grad_norm": float(grad_norm)}
+
+    def checkpoint_items(self) -> dict[str, object]:
+        """Trackable objects that make up the agent's state, for ``tf.train.Checkpoint``."""
+        return {
+            "q_network": self.q_network,
+            "target_network": self.target_network,
+            "optimizer": self.optimizer,
+            "num_updates": self.num_updates,
+            "explore_rng": self.policy.generator,
+        }
+
+    @property
+    def policy_model(self) -> keras.Model:
+        """The model saved as the run's final policy (``policy.keras``): observations to Q-values."""
+        return self.q_network
+
+
+def policy_from_model(model: keras.Model, observation_spec: ArraySpec, action_spec: BoundedArraySpec) -> GreedyPolicy:
+    """The greedy policy of a saved Q network (what ``tfrl eval`` plays)."""
+    return GreedyPolicy(model, observation_spec, action_spec)
+

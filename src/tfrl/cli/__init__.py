@@ -1,0 +1,1 @@
+"""The ``tfrl`` command line."""

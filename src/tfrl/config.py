@@ -1,0 +1,202 @@
+"""Typed configuration: dataclasses with a docstring per field, checked overrides, YAML presets.
+
+Every agent has one config dataclass. Each field is followed by a string literal (its docstring);
+``field_docs`` reads those back from the source so that the command line's help, the error for an
+unknown key and the documentation all come from the one place where the field is declared.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import inspect
+import textwrap
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from tfrl.errors import ConfigError, closest
+
+__all__ = ["field_docs", "coerce", "apply_overrides", "parse_assignments", "load_yaml", "to_dict", "describe"]
+
+C = TypeVar("C")
+
+
+@functools.lru_cache(maxsize=None)
+def field_docs(cls: type) -> dict[str, str]:
+    """Map each dataclass field of ``cls`` (and its bases) to the docstring written under it."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, nxt in zip(body, body[1:]):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Convert ``value`` (often a string from the command line) to ``annotation``, or raise ConfigError."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "~")):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: cannot use {value!r}")
+    if origin is typing.Literal:
+        if isinstance(value, str):
+            for arg in args:
+                if str(arg) == value:
+                    return arg
+        if value in args:
+            return value
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            text = value.strip()
+            value = yaml.safe_load(text if text.startswith(("[", "(")) else f"[{text}]")
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        item_type = args[0] if args else Any
+        items = [coerce(v, item_type, key) for v in value]
+        return tuple(items) if origin is tuple else items
+    if annotation is Any:
+        return yaml.safe_load(value) if isinstance(value, str) else value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
+            return False
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+        if not number.is_integer():
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return int(number)
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if annotation is str:
+        if not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _unknown_key_message(key: str, valid: list[str], what: str) -> str:
+    hint = closest(key, valid)
+    did_you_mean = f" Did you mean {', '.join(hint)}?" if hint else ""
+    return f"unknown {what} {key!r}.{did_you_mean} Valid keys: {', '.join(sorted(valid))}."
+
+
+def apply_overrides(config: C, overrides: Mapping[str, Any], what: str = "hyperparameter") -> C:
+    """Return a copy of dataclass ``config`` with ``overrides`` applied, each coerced to its field's type.
+
+    An unknown key raises ``ConfigError`` naming the closest keys and listing the valid ones.
+    The result is validated by the dataclass's ``__post_init__`` if it has one.
+    """
+    hints = _hints(type(config))
+    names = [f.name for f in dataclasses.fields(config) if f.init]
+    changes = {}
+    for key, value in overrides.items():
+        if key not in names:
+            raise ConfigError(_unknown_key_message(key, names, what))
+        changes[key] = coerce(value, hints[key], key)
+    try:
+        return dataclasses.replace(config, **changes)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(str(exc)) from None
+
+
+def parse_assignments(pairs: list[str] | None) -> dict[str, str]:
+    """Parse ``["key=value", ...]`` from ``--set`` into a dict (values stay strings)."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {pair!r} (for example --set learning_rate=0.001)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with the safe loader; a missing or malformed file raises ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist; give the path of a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of key: value, not {type(data).__name__}")
+    return data
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A dataclass as a plain dict of YAML-friendly values (tuples become lists)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        return v
+
+    return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+def describe(cls: type) -> str:
+    """A text table of a config class's fields: name, default and docstring."""
+    docs = field_docs(cls)
+    lines = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else "(required)"
+        )
+        lines.append(f"  {f.name} = {default!r}\n      {docs.get(f.name, '')}")
+    return "\n".join(lines)

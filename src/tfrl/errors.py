@@ -1,0 +1,46 @@
+"""Errors raised for bad input: each message names the problem and the fix.
+
+The command line prints the message of any ``TfrlError`` on one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "TfrlError",
+    "UnknownEnvironmentError",
+    "UnsupportedSpaceError",
+    "ConfigError",
+    "RunDirError",
+    "closest",
+]
+
+
+class TfrlError(Exception):
+    """Base class of errors caused by the user's input rather than a bug in tfrl."""
+
+
+class UnknownEnvironmentError(TfrlError, ValueError):
+    """An environment id that no installed package registers."""
+
+
+class UnsupportedSpaceError(TfrlError, ValueError):
+    """An observation or action space that an environment adapter or agent cannot handle."""
+
+
+class ConfigError(TfrlError, ValueError):
+    """An unknown hyperparameter, a value of the wrong type or out of range, or a bad preset file."""
+
+
+class RunDirError(TfrlError, FileNotFoundError):
+    """A run directory that is missing, incomplete or corrupt."""
+
+
+def closest(word: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """The ``n`` choices closest to ``word`` (case-insensitive), best first."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    hits = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=cutoff)
+    return [lowered[h] for h in hits]

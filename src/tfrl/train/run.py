@@ -1,0 +1,394 @@
+"""Runs on disk: configure, train, resume and evaluate an agent in a run directory.
+
+``runs/<algo>-<env>-<YYYYmmdd-HHMMSS>/`` holds ``config.yaml`` (every setting, the seed and the
+library versions), TensorBoard events, ``metrics.csv``, ``checkpoints/``, ``policy.keras`` (the
+final policy network), ``final_eval.json``, ``learning_curve.png`` and ``videos/``.
+
+Settings come, later ones winning, from the config dataclasses' defaults, the tuned preset for
+the algorithm and environment (``tfrl/presets/<algo>-<env>.yaml``) if one exists, a YAML file
+(``config=``), and explicit overrides. Keys are flat: each names a field of ``RunConfig`` or of
+the agent's config; an unknown key is an error listing the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import platform
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from tfrl import __version__
+from tfrl.agents import get_algorithm
+from tfrl.config import apply_overrides, load_yaml, to_dict
+from tfrl.errors import ConfigError, RunDirError, closest
+
+__all__ = ["RunConfig", "RunResult", "train", "resume", "evaluate_run", "preset_path", "resolve_config"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of a training run that do not belong to one algorithm."""
+
+    total_steps: int = 50_000
+    """Environment steps to train for (summed over parallel environments)."""
+    num_envs: int = 1
+    """Parallel training environments (a Gymnasium vector environment)."""
+    seed: int = 0
+    """Seed of environment resets, exploration, replay sampling and network initialisation."""
+    backend: Literal["sync", "async"] = "sync"
+    """Vector environment back-end: 'sync' steps in this process, 'async' in worker processes."""
+    max_episode_steps: int | None = None
+    """Truncate episodes after this many steps (None keeps the environment's own limit)."""
+    eval_every: int = 5_000
+    """Environment steps between evaluations of the greedy policy (0 turns them off)."""
+    eval_episodes: int = 10
+    """Episodes per evaluation, played in parallel on their own environments."""
+    final_eval_episodes: int = 20
+    """Episodes of the final evaluation of the saved policy (with a seed unseen in training)."""
+    stop_at_return: float | None = None
+    """Stop training as soon as an evaluation mean reaches this return (None trains all steps)."""
+    log_every: int = 1_000
+    """Environment steps between two rows of training metrics."""
+    checkpoint_every: int = 10_000
+    """Environment steps between checkpoints (0: only the final one)."""
+    keep_checkpoints: int = 3
+    """Checkpoints kept on disk (the newest)."""
+    save_replay: bool = True
+    """Save the replay buffer with each checkpoint, so that a resumed run continues with it."""
+    tensorboard: bool = True
+    """Write TensorBoard event files next to metrics.csv."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.total_steps >= 1, "total_steps must be >= 1"),
+            (self.num_envs >= 1, "num_envs must be >= 1"),
+            (self.backend in ("sync", "async"), "backend must be 'sync' or 'async'"),
+            (self.max_episode_steps is None or self.max_episode_steps >= 1, "max_episode_steps must be >= 1"),
+            (self.eval_every >= 0, "eval_every must be >= 0"),
+            (self.eval_episodes >= 1, "eval_episodes must be >= 1"),
+            (self.final_eval_episodes >= 0, "final_eval_episodes must be >= 0"),
+            (self.log_every >= 1, "log_every must be >= 1"),
+            (self.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
+            (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"run config: {message}")
+
+
+@dataclass
+class RunResult:
+    """What a finished training run produced."""
+
+    run_dir: Path
+    """The run directory."""
+    final_eval: Any
+    """``EvalResult`` of the final evaluation (None if final_eval_episodes is 0)."""
+    steps: int
+    """Environment steps trained."""
+    wall_time: float
+    """Seconds of training (all sessions of a resumed run)."""
+    first_solved_step: int | None
+    """First step whose evaluation reached ``stop_at_return`` (None if never or not set)."""
+    first_solved_time: float | None
+    """Training seconds until then."""
+
+
+def _env_label(env: Any) -> str:
+    if isinstance(env, str):
+        return env
+    from tfrl.envs import env_id_of
+
+    return env_id_of(env)
+
+
+def preset_path(algo: str, env_id: str) -> Path | None:
+    """The packaged preset ``<algo>-<env_id>.yaml`` (with ``/`` in ids as ``_``), if there is one."""
+    name = f"{algo}-{env_id.replace('/', '_')}.yaml"
+    candidate = resources.files("tfrl").joinpath("presets", name)
+    return Path(str(candidate)) if candidate.is_file() else None
+
+
+def resolve_config(
+    algo: str,
+    env_id: str,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    use_preset: bool = True,
+) -> tuple[RunConfig, Any, Path | None]:
+    """Merge defaults, the preset, a YAML file and overrides into ``(RunConfig, agent config, preset)``."""
+    info = get_algorithm(algo)
+    agent_type = info.config_type()
+    preset = preset_path(info.name, env_id) if use_preset else None
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if preset is not None:
+        layers.append((f"preset {preset.name}", load_yaml(preset)))
+    if config_file is not None:
+        layers.append((f"config file {config_file}", load_yaml(config_file)))
+    layers.append(("overrides", dict(overrides or {})))
+    run_keys = {f.name for f in dataclasses.fields(RunConfig)}
+    agent_keys = {f.name for f in dataclasses.fields(agent_type)}
+    run_cfg, agent_cfg = RunConfig(), agent_type()
+    for origin, values in layers:
+        run_part, agent_part = {}, {}
+        for key, value in values.items():
+            if key in run_keys:
+                run_part[key] = value
+            elif key in agent_keys:
+                agent_part[key] = value
+            else:
+                valid = sorted(run_keys | agent_keys)
+                hint = closest(key, valid)
+                did = f" Did you mean {', '.join(hint)}?" if hint else ""
+                raise ConfigError(
+                    f"unknown setting {key!r} in {origin} for {info.name}.{did} Valid keys: {', '.join(valid)}."
+                )
+        run_cfg = apply_overrides(run_cfg, run_part)
+        agent_cfg = apply_overrides(agent_cfg, agent_part)
+    return run_cfg, agent_cfg, preset
+
+
+def _versions() -> dict[str, str]:
+    import gymnasium
+    import keras
+    import numpy
+    import tensorflow
+
+    return {
+        "tfrl": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "gymnasium": gymnasium.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def _new_run_dir(root: Path, algo: str, env_label: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = root / f"{algo}-{env_label.replace('/', '_').replace(':', '_')}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _save_keras(model, path: Path) -> None:
+    import os
+
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    algo: str,
+    env: Any,
+    *,
+    config: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    runs_root: str | Path = "runs",
+    overrides: dict[str, Any] | None = None,
+    use_preset: bool = True,
+    verbose: bool = True,
+    **settings: Any,
+) -> RunResult:
+    """Train ``algo`` on ``env`` (an id, a ``gymnasium.Env`` subclass or a factory) in a new run directory.
+
+    ``settings`` are flat keys of ``RunConfig`` and the agent's config, e.g.
+    ``train("dqn", "CartPole-v1", total_steps=20_000, learning_rate=1e-3)``.
+    """
+    env_label = _env_label(env)
+    run_cfg, agent_cfg, preset = resolve_config(
+        algo, env_label, config, {**(overrides or {}), **settings}, use_preset=use_preset
+    )
+    info = get_algorithm(algo)
+    run_dir = Path(run_dir) if run_dir is not None else _new_run_dir(Path(runs_root), info.name, env_label)
+    if (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    from tfrl.train.checkpoint import atomic_write_text
+
+    record = {
+        "algo": info.name,
+        "env": env_label,
+        "preset": preset.name if preset else None,
+        "run": to_dict(run_cfg),
+        "agent": to_dict(agent_cfg),
+        "versions": _versions(),
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+    }
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+    return _execute(info, env, env_label, run_cfg, agent_cfg, run_dir, resume_from=None, verbose=verbose)
+
+
+def _load_record(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.yaml"
+    if not run_dir.is_dir():
+        raise RunDirError(f"run directory {str(run_dir)!r} does not exist; pass a directory that 'tfrl train' created (under runs/)")
+    if not path.is_file():
+        raise RunDirError(f"{str(run_dir)!r} is not a tfrl run: it has no config.yaml; pass a directory that 'tfrl train' created")
+    try:
+        record = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        record = None
+    if not isinstance(record, dict) or not {"algo", "env", "run", "agent"} <= set(record):
+        raise RunDirError(f"{str(path)!r} is corrupt (not a tfrl run config); the run cannot be read")
+    return record
+
+
+def resume(run_dir: str | Path, total_steps: int | None = None, verbose: bool = True) -> RunResult:
+    """Continue the run in ``run_dir`` from its newest complete checkpoint (optionally to more steps)."""
+    from tfrl.train.checkpoint import CheckpointManager, atomic_write_text
+
+    run_dir = Path(run_dir)
+    record = _load_record(run_dir)
+    info = get_algorithm(record["algo"])
+    run_cfg = apply_overrides(RunConfig(), record["run"])
+    if total_steps is not None:
+        run_cfg = dataclasses.replace(run_cfg, total_steps=int(total_steps))
+        record["run"]["total_steps"] = int(total_steps)
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+    agent_cfg = apply_overrides(info.config_type()(), record["agent"])
+    latest = CheckpointManager(run_dir / "checkpoints").latest()
+    if latest is None:
+        raise RunDirError(f"{str(run_dir)!r} has no complete checkpoint to resume from; start a new run instead")
+    return _execute(info, record["env"], record["env"], run_cfg, agent_cfg, run_dir, resume_from=latest, verbose=verbose)
+
+
+def _make_env(env: Any, run_cfg: RunConfig, num_envs: int, seed: int, render_mode: str | None = None):
+    from tfrl import envs
+
+    backend = run_cfg.backend if num_envs > 1 else "sync"
+    return envs.make(env, num_envs=num_envs, seed=seed, backend=backend,
+                     max_episode_steps=run_cfg.max_episode_steps, render_mode=render_mode)
+
+
+def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resume_from: Path | None, verbose: bool):
+    from tfrl.logging import MetricsLogger
+    from tfrl.plotting import plot_learning_curve
+    from tfrl.train.checkpoint import CheckpointManager
+    from tfrl.train.driver import evaluate_policy
+    from tfrl.train.off_policy import LoopState, loop_state_from_dict, run_off_policy
+
+    module = info.load()
+    env = _make_env(env_spec, run_cfg, run_cfg.num_envs, run_cfg.seed)
+    try:
+        agent = getattr(module, info.agent_class)(
+            agent_cfg, env.observation_spec(), env.action_spec(), total_steps=run_cfg.total_steps, seed=run_cfg.seed
+        )
+        checkpoints = CheckpointManager(run_dir / "checkpoints", keep=run_cfg.keep_checkpoints)
+        state, buffer = LoopState(), None
+        if resume_from is not None:
+            from tfrl.data import UniformReplayBuffer
+
+            buffer = UniformReplayBuffer(
+                agent_cfg.buffer_size, env.observation_spec(), env.action_spec(), num_envs=env.num_envs,
+                n_step=agent_cfg.n_step, gamma=agent_cfg.gamma, seed=run_cfg.seed,
+            )
+            try:
+                state = loop_state_from_dict(CheckpointManager.restore(resume_from, agent.checkpoint_items(), buffer))
+            except Exception as exc:  # a torn or unreadable checkpoint
+                raise RunDirError(f"checkpoint {resume_from} cannot be read ({type(exc).__name__}: {exc})") from None
+            if verbose:
+                print(f"resuming {run_dir} from step {state.step}", file=sys.stderr)
+        with MetricsLogger(run_dir, tensorboard=run_cfg.tensorboard, resume_step=state.step if resume_from else None) as logger:
+            make_eval_env = lambda: _make_env(  # noqa: E731
+                env_spec, run_cfg, run_cfg.eval_episodes, run_cfg.seed + 10_000
+            )
+            state = run_off_policy(agent, agent_cfg, run_cfg, env, make_eval_env, logger, checkpoints, state,
+                                   buffer=buffer, progress_desc=f"{info.name} {env_label}")
+            _save_keras(agent.policy_model, run_dir / "policy.keras")
+            final = None
+            if run_cfg.final_eval_episodes > 0:
+                eval_env = _make_env(env_spec, run_cfg, min(run_cfg.final_eval_episodes, 20), run_cfg.seed + 20_000)
+                try:
+                    final = evaluate_policy(eval_env, agent.greedy_policy, run_cfg.final_eval_episodes,
+                                            seed=run_cfg.seed + 200_003)
+                finally:
+                    eval_env.close()
+                logger.log(state.step, {"eval/final_return_mean": final.mean, "eval/final_return_std": final.std})
+        summary = {
+            "steps": state.step,
+            "wall_time": state.wall_time,
+            "episodes": state.episodes,
+            "best_eval": state.best_eval if state.best_eval != float("-inf") else None,
+            "first_solved_step": state.first_solved_step,
+            "first_solved_time": state.first_solved_time,
+            "final_eval_mean": final.mean if final is not None else None,
+            "final_eval_std": final.std if final is not None else None,
+            "final_eval_episodes": len(final.returns) if final is not None else 0,
+        }
+        (run_dir / "final_eval.json").write_text(json.dumps(summary, indent=1))
+        try:
+            plot_learning_curve(run_dir / "metrics.csv", run_dir / "learning_curve.png",
+                                title=f"{info.name} on {env_label} (seed {run_cfg.seed})")
+        except Exception as exc:  # a plot is a convenience; never lose a run over it
+            print(f"warning: learning curve not drawn: {exc}", file=sys.stderr)
+    finally:
+        env.close()
+    return RunResult(run_dir, final, state.step, state.wall_time, state.first_solved_step, state.first_solved_time)
+
+
+def load_policy(run_dir: str | Path, env=None):
+    """The greedy policy saved in ``run_dir`` (``policy.keras``, loaded in Keras safe mode)."""
+    import keras
+
+    import tfrl.networks  # noqa: F401  (registers tfrl's layers for safe-mode loading)
+
+    run_dir = Path(run_dir)
+    record = _load_record(run_dir)
+    path = run_dir / "policy.keras"
+    if not path.is_file():
+        raise RunDirError(f"{str(run_dir)!r} has no policy.keras yet (training has not finished); "
+                          f"resume it with 'tfrl train --resume {run_dir}'")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:
+        raise RunDirError(f"{str(path)!r} cannot be loaded ({type(exc).__name__}); the file is corrupt") from None
+    module = get_algorithm(record["algo"]).load()
+    if env is None:
+        return record, model, module
+    return module.policy_from_model(model, env.observation_spec(), env.action_spec())
+
+
+def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, seed: int = 12345):
+    """Evaluate the saved policy of ``run_dir`` over ``episodes`` episodes; optionally record a video.
+
+    Returns ``(EvalResult, video_path or None)``.
+    """
+    from tfrl.train.driver import evaluate_policy
+
+    run_dir = Path(run_dir)
+    record, model, module = load_policy(run_dir)
+    run_cfg = apply_overrides(RunConfig(), record["run"])
+    env = _make_env(record["env"], run_cfg, min(episodes, 20), seed)
+    try:
+        policy = module.policy_from_model(model, env.observation_spec(), env.action_spec())
+        result = evaluate_policy(env, policy, episodes, seed=seed)
+    finally:
+        env.close()
+    video_path = None
+    if video:
+        from tfrl.video import annotate, write_video
+
+        frames: list = []
+        one = _make_env(record["env"], run_cfg, 1, seed, render_mode="rgb_array")
+        try:
+            evaluate_policy(one, policy, 1, seed=seed,
+                            frame_sink=lambda frame, score: frames.append(annotate(frame, f"return {score:.0f}")))
+        finally:
+            one.close()
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        (run_dir / "videos").mkdir(exist_ok=True)
+        video_path = write_video(frames, run_dir / "videos" / f"eval-{stamp}.mp4", fps=30)
+    return result, video_path
