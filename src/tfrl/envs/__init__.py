@@ -1,0 +1,30 @@
+"""Environments: the batched ``Environment`` interface, the Gymnasium adapter, wrappers and ``make``.
+
+    >>> import numpy as np
+    >>> from tfrl import envs
+    >>> with envs.make("CartPole-v1", num_envs=4, seed=0) as env:
+    ...     time_step = env.reset()
+    ...     time_step = env.step(np.zeros(4, dtype=np.int64))
+    ...     finished = env.pop_finished()
+
+Auto-reset: the step after a LAST step returns FIRST of a new episode for that env, and the
+action given for that env in that call is ignored (see ``tfrl.envs.core``).
+"""
+
+from tfrl.envs.core import Environment, EnvironmentWrapper
+from tfrl.envs.gym_env import GymnasiumEnvironment
+from tfrl.envs.registry import env_id_of, list_env_ids, make
+from tfrl.envs.wrappers import ActionRepeat, EpisodeRecord, EpisodeStatistics, TimeLimit
+
+__all__ = [
+    "Environment",
+    "EnvironmentWrapper",
+    "GymnasiumEnvironment",
+    "EpisodeStatistics",
+    "EpisodeRecord",
+    "TimeLimit",
+    "ActionRepeat",
+    "make",
+    "list_env_ids",
+    "env_id_of",
+]

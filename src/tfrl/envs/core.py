@@ -1,0 +1,144 @@
+"""The ``Environment`` interface: a batch of ``num_envs`` environments stepped together.
+
+Every method works on the whole batch: ``reset`` and ``step`` return a ``TimeStep`` whose
+fields have leading dimension ``num_envs`` (``step_type`` int32, ``reward`` and ``discount``
+float32, ``observation`` as ``observation_spec()``), and ``step`` takes one action per env.
+
+Auto-reset rule
+---------------
+Environments in a batch end their episodes at different times, so nobody calls ``reset``
+for one of them. Instead, **the step after a LAST step returns FIRST of a new episode for
+that env** (reward 0, discount 1, the new episode's first observation), and **the action
+given for that env in that call is ignored**. The other envs of the batch step as usual.
+A driver therefore never needs to reset mid-run: it keeps feeding actions, and it must not
+store the transition from a LAST step to the following FIRST step (the ``step_type`` tells
+it which one that is).
+
+``discount`` separates the two ways an episode ends: 0.0 on the LAST step of a terminated
+episode, 1.0 on the LAST step of a truncated one (see ``tfrl.specs``).
+"""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+
+import numpy as np
+
+from tfrl.specs import ArraySpec, BoundedArraySpec, TimeStep
+
+__all__ = ["Environment", "EnvironmentWrapper"]
+
+
+class Environment(abc.ABC):
+    """A batch of ``num_envs >= 1`` environments with specs, stepped in lock-step.
+
+    ``reset(seed)`` starts a new episode in every env and returns FIRST steps (reward 0,
+    discount 1). ``step(action)`` advances every env by one step. Auto-reset: the step after
+    a LAST step returns FIRST of a new episode for that env, and the action given for that
+    env in that call is ignored.
+
+    Use as a context manager to close it: ``with envs.make("CartPole-v1") as env: ...``.
+    """
+
+    @property
+    @abc.abstractmethod
+    def num_envs(self) -> int:
+        """Number of environments in the batch (the leading dimension of every array)."""
+
+    @abc.abstractmethod
+    def observation_spec(self) -> ArraySpec:
+        """Spec of one environment's observation (without the batch dimension)."""
+
+    @abc.abstractmethod
+    def action_spec(self) -> BoundedArraySpec:
+        """Spec of one environment's action (without the batch dimension)."""
+
+    def time_step_spec(self) -> TimeStep:
+        """A ``TimeStep`` whose fields are the specs of one environment's time step."""
+        return TimeStep(
+            step_type=ArraySpec((), np.int32, name="step_type"),
+            reward=ArraySpec((), np.float32, name="reward"),
+            discount=BoundedArraySpec((), np.float32, name="discount", minimum=0.0, maximum=1.0),
+            observation=self.observation_spec(),
+        )
+
+    @abc.abstractmethod
+    def reset(self, seed: int | None = None) -> TimeStep:
+        """Start a new episode in every env; all steps FIRST, reward 0, discount 1."""
+
+    @abc.abstractmethod
+    def step(self, action: np.ndarray) -> TimeStep:
+        """Advance every env by one step with ``action`` of shape ``[num_envs, *action_spec().shape]``.
+
+        An env whose previous step was LAST ignores its action and returns FIRST of a new
+        episode (reward 0, discount 1).
+        """
+
+    def render(self) -> np.ndarray | None:
+        """An RGB frame ``[height, width, 3]`` of env 0, or None if the env does not render."""
+        return None
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the environments' resources (processes, windows). Safe to call twice."""
+
+    def __enter__(self) -> Environment:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class EnvironmentWrapper(Environment):
+    """An ``Environment`` that forwards every call to the ``environment`` it wraps.
+
+    Subclasses override only what they change, and reach the inner environment as
+    ``self.environment``.
+    """
+
+    def __init__(self, environment: Environment) -> None:
+        self._environment = environment
+
+    @property
+    def environment(self) -> Environment:
+        """The wrapped environment."""
+        return self._environment
+
+    @property
+    def num_envs(self) -> int:
+        """Number of environments in the batch."""
+        return self._environment.num_envs
+
+    def observation_spec(self) -> ArraySpec:
+        """Spec of the inner environment's observation."""
+        return self._environment.observation_spec()
+
+    def action_spec(self) -> BoundedArraySpec:
+        """Spec of the inner environment's action."""
+        return self._environment.action_spec()
+
+    def time_step_spec(self) -> TimeStep:
+        """Time step spec of the inner environment."""
+        return self._environment.time_step_spec()
+
+    def reset(self, seed: int | None = None) -> TimeStep:
+        """Reset the inner environment."""
+        return self._environment.reset(seed)
+
+    def step(self, action: np.ndarray) -> TimeStep:
+        """Step the inner environment."""
+        return self._environment.step(action)
+
+    def render(self) -> np.ndarray | None:
+        """Render the inner environment."""
+        return self._environment.render()
+
+    def close(self) -> None:
+        """Close the inner environment."""
+        self._environment.close()

@@ -1,0 +1,212 @@
+"""``GymnasiumEnvironment``: the one adapter from Gymnasium vector envs to ``Environment``.
+
+This is the only module of tfrl that knows Gymnasium's autoreset rules. Gymnasium 1.x vector
+envs default to ``AutoresetMode.NEXT_STEP``: after a sub-env reports ``terminated`` or
+``truncated``, its next ``step`` call ignores the action, resets that sub-env and returns
+the first observation of the new episode with reward 0 and both flags False. That is exactly
+the ``Environment`` auto-reset rule, so the adapter only has to label the step types:
+
+* FIRST after ``reset`` and on the step that follows a LAST step of the same env;
+* LAST when ``terminated`` or ``truncated``; discount 0.0 on termination, 1.0 on truncation
+  (termination wins when both are set);
+* MID otherwise.
+
+Spaces: ``Discrete`` and ``Box`` are supported for observations and actions; any other space
+is refused with ``UnsupportedSpaceError``. Float64 observations are converted to float32.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+from tfrl.envs.core import Environment
+from tfrl.errors import ConfigError, UnsupportedSpaceError
+from tfrl.specs import ArraySpec, BoundedArraySpec, StepType, TimeStep
+
+__all__ = ["GymnasiumEnvironment", "BACKENDS", "space_to_spec"]
+
+BACKENDS = ("sync", "async")
+"""Vector env backends: ``sync`` steps the envs one after another in this process,
+``async`` runs each env in its own process (worth it when one step is slow)."""
+
+_NAME_KEY = "tfrl.env_name"  # metadata key under which each sub-env records its readable name
+
+
+def space_to_spec(space: gymnasium.Space, name: str, env_name: str) -> ArraySpec:
+    """The spec of one observation (``name="observation"``) or action (``name="action"``) space.
+
+    ``Discrete(n, start)`` becomes ``BoundedArraySpec((), int64, start, start + n - 1)``.
+    ``Box`` keeps its shape, dtype and bounds, except that float64 observations become
+    float32; an observation ``Box`` with an infinite bound becomes a plain ``ArraySpec``.
+    Raises ``UnsupportedSpaceError`` for any other space.
+    """
+    if isinstance(space, gymnasium.spaces.Discrete):
+        start = int(space.start)
+        return BoundedArraySpec((), np.int64, name=name, minimum=start, maximum=start + int(space.n) - 1)
+    if isinstance(space, gymnasium.spaces.Box):
+        dtype = np.dtype(space.dtype)
+        if name == "observation" and dtype == np.float64:
+            dtype = np.dtype(np.float32)
+        with np.errstate(over="ignore"):  # float64 bounds beyond float32's range become inf
+            low = np.asarray(space.low).astype(dtype)
+            high = np.asarray(space.high).astype(dtype)
+        finite = bool(np.all(np.isfinite(low)) and np.all(np.isfinite(high)))
+        if name == "action" or finite:
+            return BoundedArraySpec(space.shape, dtype, name=name, minimum=low, maximum=high)
+        return ArraySpec(space.shape, dtype, name=name)
+    raise UnsupportedSpaceError(
+        f"environment {env_name!r} has {name} space {space}, which tfrl does not support; "
+        f"supported {name} spaces are Discrete and Box (wrap the env to flatten or select from it)"
+    )
+
+
+class _SpecCheck(gymnasium.Wrapper):
+    """Outermost wrapper of each sub-env: refuses unsupported spaces when built, checks the
+    shape of every reset observation, and records the env's readable name in its metadata."""
+
+    def __init__(self, env: gymnasium.Env) -> None:
+        super().__init__(env)
+        spec = env.spec
+        self._env_name = spec.id if spec is not None else type(env.unwrapped).__name__
+        self._observation_spec = space_to_spec(env.observation_space, "observation", self._env_name)
+        space_to_spec(env.action_space, "action", self._env_name)
+        self.metadata = {**env.metadata, _NAME_KEY: self._env_name}
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        observation, info = self.env.reset(**kwargs)
+        shape = np.shape(observation)
+        if shape != self._observation_spec.shape:
+            raise UnsupportedSpaceError(
+                f"environment {self._env_name!r} returned an observation of shape {shape} from reset(), "
+                f"but its observation_space {self.env.observation_space} promises "
+                f"shape {self._observation_spec.shape} (expected spec {self._observation_spec})"
+            )
+        return observation, info
+
+
+def _checked(env_fn: Callable[[], gymnasium.Env]) -> gymnasium.Env:
+    return _SpecCheck(env_fn())
+
+
+class GymnasiumEnvironment(Environment):
+    """An ``Environment`` over a Gymnasium ``SyncVectorEnv`` or ``AsyncVectorEnv``.
+
+    Args:
+        env_fns: one zero-argument function per sub-env, each returning a ``gymnasium.Env``.
+        backend: ``"sync"`` (all envs in this process) or ``"async"`` (one process per env).
+        seed: seed of the first ``reset`` when it is called with ``seed=None``; sub-env ``i``
+            is seeded with ``seed + i``.
+    """
+
+    def __init__(
+        self,
+        env_fns: Sequence[Callable[[], gymnasium.Env]],
+        backend: str = "sync",
+        seed: int | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        if len(env_fns) < 1:
+            raise ConfigError("GymnasiumEnvironment needs at least one env function")
+        fns = [functools.partial(_checked, fn) for fn in env_fns]
+        vector_cls = SyncVectorEnv if backend == "sync" else AsyncVectorEnv
+        self._vec = vector_cls(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+        # The step-type labels below are only right under NEXT_STEP autoreset.
+        assert self._vec.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+        self._backend = backend
+        self._env_id: str = self._vec.metadata[_NAME_KEY]
+        self._observation_spec = space_to_spec(self._vec.single_observation_space, "observation", self._env_id)
+        action_spec = space_to_spec(self._vec.single_action_space, "action", self._env_id)
+        assert isinstance(action_spec, BoundedArraySpec)
+        self._action_spec = action_spec
+        self._action_dtype = np.dtype(self._vec.single_action_space.dtype)
+        self._pending_seed = seed
+        self._after_last = np.zeros(self.num_envs, dtype=bool)
+        self._started = False
+        self._closed = False
+
+    @property
+    def env_id(self) -> str:
+        """The Gymnasium id of the sub-envs, or their class name when they are not registered."""
+        return self._env_id
+
+    @property
+    def backend(self) -> str:
+        """``"sync"`` or ``"async"``."""
+        return self._backend
+
+    @property
+    def num_envs(self) -> int:
+        """Number of sub-envs."""
+        return int(self._vec.num_envs)
+
+    def observation_spec(self) -> ArraySpec:
+        """Spec of one sub-env's observation."""
+        return self._observation_spec
+
+    def action_spec(self) -> BoundedArraySpec:
+        """Spec of one sub-env's action."""
+        return self._action_spec
+
+    def reset(self, seed: int | None = None) -> TimeStep:
+        """Reset every sub-env; with ``seed=None`` the first reset uses the seed given at construction."""
+        if seed is None:
+            seed, self._pending_seed = self._pending_seed, None
+        else:
+            self._pending_seed = None
+        observation, _ = self._vec.reset(seed=seed)
+        self._after_last[:] = False
+        self._started = True
+        n = self.num_envs
+        return TimeStep(
+            step_type=np.full(n, StepType.FIRST, dtype=np.int32),
+            reward=np.zeros(n, dtype=np.float32),
+            discount=np.ones(n, dtype=np.float32),
+            observation=self._to_observation(observation),
+        )
+
+    def step(self, action: Any) -> TimeStep:
+        """Step every sub-env; ``action`` is an array, list or tensor of shape ``[num_envs, *action_shape]``."""
+        if not self._started:
+            raise RuntimeError("call reset() before the first step()")
+        actions = np.asarray(action)
+        expected = (self.num_envs, *self._action_spec.shape)
+        if actions.shape != expected:
+            raise ValueError(
+                f"action of shape {actions.shape} does not fit {self._env_id!r}: expected shape {expected} "
+                f"(num_envs={self.num_envs}, action spec {self._action_spec})"
+            )
+        actions = actions.astype(self._action_dtype, copy=False)
+        observation, reward, terminated, truncated, _ = self._vec.step(actions)
+        first = self._after_last
+        last = (terminated | truncated) & ~first
+        step_type = np.where(first, StepType.FIRST, np.where(last, StepType.LAST, StepType.MID)).astype(np.int32)
+        discount = np.where(last & terminated, 0.0, 1.0).astype(np.float32)
+        reward = np.where(first, 0.0, reward).astype(np.float32)
+        self._after_last = last
+        return TimeStep(step_type, reward, discount, self._to_observation(observation))
+
+    def render(self) -> np.ndarray | None:
+        """An RGB frame of sub-env 0 when made with ``render_mode="rgb_array"``, else None."""
+        if self._vec.render_mode is None:
+            return None
+        if isinstance(self._vec, SyncVectorEnv):
+            frame = self._vec.envs[0].render()
+        else:
+            frame = self._vec.call("render")[0]
+        return np.asarray(frame) if frame is not None else None
+
+    def close(self) -> None:
+        """Close the vector env (and stop its worker processes). Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self._vec.close()
+
+    def _to_observation(self, observation: Any) -> np.ndarray:
+        return np.asarray(observation, dtype=self._observation_spec.dtype)

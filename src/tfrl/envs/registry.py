@@ -1,0 +1,219 @@
+"""``make``: build an ``Environment`` from a Gymnasium id, a ``gymnasium.Env`` class, a factory or an
+instance, plus ``list_env_ids`` and ``env_id_of``.
+
+Ids are looked up in Gymnasium's registry: built-in ids, ``"module:EnvId"`` ids (the module is
+imported first, so it can register its envs), and ids registered by any imported package. Atari
+ids (``"ALE/..."`` or ``"...NoFrameskip..."``) import ``ale_py`` on demand.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gymnasium
+
+from tfrl.envs.core import Environment, EnvironmentWrapper
+from tfrl.envs.gym_env import BACKENDS, GymnasiumEnvironment
+from tfrl.envs.wrappers import ActionRepeat, EpisodeStatistics, TimeLimit, _positive_int
+from tfrl.errors import ConfigError, UnknownEnvironmentError, closest
+
+__all__ = ["make", "list_env_ids", "env_id_of"]
+
+EnvLike = str | type[gymnasium.Env] | Callable[..., gymnasium.Env] | gymnasium.Env
+"""What ``make`` accepts: an id, a ``gymnasium.Env`` subclass, a factory, or an instance."""
+
+
+def _is_atari_id(env_id: str) -> bool:
+    return env_id.startswith("ALE/") or "NoFrameskip" in env_id
+
+
+def _register_ale() -> bool:
+    """Register ale-py's Atari ids with Gymnasium; False if ale-py is not installed."""
+    try:
+        import ale_py
+    except ImportError:
+        return False
+    gymnasium.register_envs(ale_py)
+    return True
+
+
+def _split_module(env_id: str) -> tuple[str | None, str]:
+    module, _, name = env_id.rpartition(":")
+    return (module or None), name
+
+
+def _resolve_id(env_id: str) -> None:
+    """Make ``env_id`` known to Gymnasium (import its module or ale-py), or raise UnknownEnvironmentError."""
+    module, name = _split_module(env_id)
+    if module is not None:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name is None or not (module == e.name or module.startswith(e.name + ".")):
+                raise  # the module exists but one of its own imports failed: show the real error
+            raise UnknownEnvironmentError(
+                f"cannot import module {module!r} named in environment id {env_id!r} ({e}); "
+                f"install the package that provides it"
+            ) from None
+    if _is_atari_id(name) and name not in gymnasium.registry and not _register_ale():
+        raise UnknownEnvironmentError(
+            f"environment id {env_id!r} is an Atari game, which needs ale-py: "
+            f"pip install ale-py (or pip install 'gymnasium[atari]')"
+        )
+    if name not in gymnasium.registry:
+        suggestions = closest(name, list_env_ids())
+        hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
+        raise UnknownEnvironmentError(
+            f"unknown environment id {name!r}.{hint} Run 'tfrl envs' to list the installed ids."
+        )
+
+
+def list_env_ids() -> list[str]:
+    """The sorted ids Gymnasium knows (including ale-py's Atari ids when ale-py is installed)."""
+    _register_ale()
+    return sorted(gymnasium.registry)
+
+
+def env_id_of(env: EnvLike | Environment) -> str:
+    """A readable name for ``env``, safe as part of a run directory name.
+
+    The Gymnasium id for an id string or a registered env (without a ``"module:"`` prefix and
+    with ``/`` replaced by ``_``, so ``"ALE/Pong-v5"`` gives ``"ALE_Pong-v5"``), the class name
+    for a user's env class or instance, the function name for a factory. For an ``Environment``
+    made by ``make``, the name of its sub-envs.
+    """
+    if isinstance(env, str):
+        name = _split_module(env)[1]
+    elif isinstance(env, Environment):
+        while isinstance(env, EnvironmentWrapper):
+            env = env.environment
+        name = env.env_id if isinstance(env, GymnasiumEnvironment) else type(env).__name__
+    elif isinstance(env, gymnasium.Env):
+        name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+    else:
+        name = getattr(env, "__name__", None) or type(env).__name__
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "env"
+
+
+def _make_registered(
+    env_id: str, render_mode: str | None, kwargs: Mapping[str, Any], own_limit: bool
+) -> gymnasium.Env:
+    if _is_atari_id(_split_module(env_id)[1]):
+        _register_ale()  # again, in case this runs in a fresh worker process
+    kwargs = dict(kwargs)
+    if own_limit:
+        kwargs["max_episode_steps"] = -1  # -1: no registered TimeLimit, tfrl applies its own
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    return gymnasium.make(env_id, **kwargs)
+
+
+def _make_from_class(
+    cls: type[gymnasium.Env], render_mode: str | None, kwargs: Mapping[str, Any]
+) -> gymnasium.Env:
+    if render_mode is not None:
+        kwargs = {**kwargs, "render_mode": render_mode}
+    return cls(**kwargs)
+
+
+def _make_from_factory(
+    factory: Callable[..., gymnasium.Env], render_mode: str | None, kwargs: Mapping[str, Any]
+) -> gymnasium.Env:
+    env = factory(**kwargs)
+    if not isinstance(env, gymnasium.Env):
+        raise ConfigError(
+            f"environment factory {env_id_of(factory)!r} returned {type(env).__name__}, not a gymnasium.Env"
+        )
+    _check_render_mode(env, render_mode)
+    return env
+
+
+def _check_render_mode(env: gymnasium.Env, render_mode: str | None) -> None:
+    if render_mode is not None and env.render_mode != render_mode:
+        raise ConfigError(
+            f"render_mode={render_mode!r} was requested but {env_id_of(env)!r} was built with "
+            f"render_mode={env.render_mode!r}; build it with render_mode={render_mode!r} in your factory"
+        )
+
+
+def _make_single(
+    build: Callable[[], gymnasium.Env], max_episode_steps: int | None, action_repeat: int
+) -> gymnasium.Env:
+    env = build()
+    if action_repeat > 1:
+        env = ActionRepeat(env, action_repeat)
+    if max_episode_steps is not None:
+        env = TimeLimit(env, max_episode_steps)
+    return env
+
+
+def make(
+    env: EnvLike,
+    num_envs: int = 1,
+    seed: int | None = None,
+    backend: str = "sync",
+    max_episode_steps: int | None = None,
+    action_repeat: int = 1,
+    render_mode: str | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> EpisodeStatistics:
+    """Build a batch of ``num_envs`` Gymnasium envs as an ``Environment`` with episode statistics.
+
+    Args:
+        env: a registered id (``"CartPole-v1"``, ``"ALE/Pong-v5"``, ``"my_pkg.envs:MyEnv-v0"``), a
+            ``gymnasium.Env`` subclass, a factory returning a ``gymnasium.Env`` (called with
+            ``**env_kwargs``), or a ``gymnasium.Env`` instance (only with ``num_envs=1`` and the
+            sync backend; closing the ``Environment`` closes it).
+        num_envs: number of envs in the batch.
+        seed: seed of the first ``reset()``; env ``i`` gets ``seed + i``.
+        backend: ``"sync"`` or ``"async"`` (one process per env).
+        max_episode_steps: truncate episodes after this many steps (counted after action repeat);
+            for a registered id it replaces the registered limit. None keeps the registered limit.
+        action_repeat: repeat each action this many times, summing the rewards.
+        render_mode: Gymnasium render mode, e.g. ``"rgb_array"`` for ``render()`` frames.
+        env_kwargs: keyword arguments for ``gymnasium.make``, the class, or the factory.
+
+    Returns:
+        The environment wrapped in ``EpisodeStatistics``.
+    """
+    num_envs = _positive_int("num_envs", num_envs)
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    action_repeat = _positive_int("action_repeat", action_repeat)
+    if max_episode_steps is not None:
+        max_episode_steps = _positive_int("max_episode_steps", max_episode_steps)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
+    kwargs = dict(env_kwargs or {})
+
+    build: Callable[[], gymnasium.Env]
+    if isinstance(env, str):
+        _resolve_id(env)
+        build = functools.partial(_make_registered, env, render_mode, kwargs, max_episode_steps is not None)
+    elif isinstance(env, gymnasium.Env):
+        if num_envs != 1 or backend != "sync":
+            raise ConfigError(
+                f"a gymnasium.Env instance ({env_id_of(env)}) can only be used with num_envs=1 "
+                f"and backend='sync'; "
+                f"for num_envs={num_envs}, backend={backend!r} pass its class or a factory that builds a new env"
+            )
+        if kwargs:
+            raise ConfigError("env_kwargs cannot be applied to an env instance; pass its class or a factory")
+        _check_render_mode(env, render_mode)
+        instance = env
+        build = lambda: instance  # noqa: E731
+    elif isinstance(env, type) and issubclass(env, gymnasium.Env):
+        build = functools.partial(_make_from_class, env, render_mode, kwargs)
+    elif callable(env):
+        build = functools.partial(_make_from_factory, env, render_mode, kwargs)
+    else:
+        raise ConfigError(
+            f"cannot make an environment from {env!r}: pass an id string, a gymnasium.Env subclass, "
+            f"a factory returning a gymnasium.Env, or a gymnasium.Env instance"
+        )
+    env_fn = functools.partial(_make_single, build, max_episode_steps, action_repeat)
+    return EpisodeStatistics(GymnasiumEnvironment([env_fn] * num_envs, backend=backend, seed=seed))
