@@ -77,13 +77,19 @@ def _signature(spec: ArraySpec) -> tf.TensorSpec:
 class GreedyPolicy:
     """``argmax_a Q(s, a)`` of a Q network; ``action_dtype`` as the environment's action spec."""
 
-    def __init__(self, q_network: keras.Model, observation_spec: ArraySpec, action_spec: BoundedArraySpec):
+    def __init__(
+        self,
+        q_network: keras.Model,
+        observation_spec: ArraySpec,
+        action_spec: BoundedArraySpec,
+        jit_compile: bool = False,
+    ):
         self.q_network = q_network
         self.action_spec = action_spec
         offset = int(action_spec.minimum)
         dtype = tf.as_dtype(action_spec.dtype)
 
-        @tf.function(input_signature=[_signature(observation_spec)])
+        @tf.function(input_signature=[_signature(observation_spec)], jit_compile=jit_compile)
         def _greedy(observation):
             q = self.q_network(observation, training=False)
             return tf.cast(tf.argmax(q, axis=-1), dtype) + tf.cast(offset, dtype)
@@ -99,7 +105,9 @@ class EpsilonGreedyPolicy:
     """With probability epsilon a uniform random action, otherwise the greedy one.
 
     ``epsilon`` is a schedule of the environment step (``LinearSchedule`` is the usual one) or a
-    constant. The random draws come from ``tf.random.Generator.from_seed(seed)``.
+    constant. The coin flips and random actions are drawn on the host from a seeded NumPy
+    generator (``rng``), and the network is called only when some environment acts greedily:
+    while epsilon is 1 no TensorFlow call is made at all.
     """
 
     def __init__(
@@ -109,29 +117,22 @@ class EpsilonGreedyPolicy:
         action_spec: BoundedArraySpec,
         epsilon: Schedule | float,
         seed: int | None = None,
+        jit_compile: bool = False,
     ):
-        self.q_network = q_network
-        self.action_spec = action_spec
         self.epsilon = epsilon if callable(epsilon) else ConstantSchedule(epsilon)
-        self.generator = tf.random.Generator.from_seed(0 if seed is None else int(seed))
-        num_actions = action_spec.num_values
-        offset = int(action_spec.minimum)
-        dtype = tf.as_dtype(action_spec.dtype)
-
-        @tf.function(input_signature=[_signature(observation_spec), tf.TensorSpec((), tf.float32)])
-        def _act(observation, epsilon):
-            q = self.q_network(observation, training=False)
-            greedy = tf.argmax(q, axis=-1, output_type=tf.int64)
-            batch = tf.shape(q)[0]
-            random = self.generator.uniform([batch], minval=0, maxval=num_actions, dtype=tf.int64)
-            explore = self.generator.uniform([batch]) < epsilon
-            return tf.cast(tf.where(explore, random, greedy), dtype) + tf.cast(offset, dtype)
-
-        self._act = _act
+        self.rng = np.random.default_rng(seed)
+        self.greedy = GreedyPolicy(q_network, observation_spec, action_spec, jit_compile=jit_compile)
+        self.action_spec = action_spec
 
     def action(self, observation: np.ndarray, step: int = 0) -> np.ndarray:
         """Epsilon-greedy actions, epsilon taken from the schedule at environment ``step``."""
-        return self._act(observation, np.float32(self.epsilon(step))).numpy()
+        batch = len(observation)
+        spec = self.action_spec
+        explore = self.rng.random(batch) < self.epsilon(step)
+        random = self.rng.integers(spec.minimum, spec.maximum, size=batch, endpoint=True).astype(spec.dtype)
+        if explore.all():
+            return random
+        return np.where(explore, random, self.greedy.action(observation))
 
 
 class RandomPolicy:

@@ -73,6 +73,8 @@ class DQNConfig:
     """Epsilon at the start of training."""
     exploration_final_eps: float = 0.05
     """Epsilon after the decay."""
+    jit_compile: bool = True
+    """Compile the training step and the greedy policy with XLA (several times faster for small MLPs)."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -177,8 +179,10 @@ class DQNAgent:
             config.exploration_final_eps,
             int(config.exploration_fraction * total_steps),
         )
-        self.policy = EpsilonGreedyPolicy(self.q_network, observation_spec, action_spec, epsilon, seed=seed + 1)
-        self.greedy_policy = GreedyPolicy(self.q_network, observation_spec, action_spec)
+        self.policy = EpsilonGreedyPolicy(
+            self.q_network, observation_spec, action_spec, epsilon, seed=seed + 1, jit_compile=config.jit_compile
+        )
+        self.greedy_policy = self.policy.greedy
         self._train = self._build_train()
 
     def _build_train(self):
@@ -214,7 +218,7 @@ class DQNAgent:
                 update_target(online_vars, target_vars, config.tau)
             return loss, tf.reduce_mean(tf.reduce_max(q_values, axis=-1)), grad_norm
 
-        @tf.function(input_signature=signature)
+        @tf.function(input_signature=signature, jit_compile=config.jit_compile)
         def train(observation, action, reward, discount, next_observation):
             steps = tf.shape(reward)[0]
             totals = tf.zeros([3], tf.float32)
@@ -242,8 +246,16 @@ class DQNAgent:
             "target_network": self.target_network,
             "optimizer": self.optimizer,
             "num_updates": self.num_updates,
-            "explore_rng": self.policy.generator,
         }
+
+    def host_state(self) -> dict:
+        """JSON-friendly host-side state (the exploration generator), saved with checkpoints."""
+        return {"explore_rng": self.policy.rng.bit_generator.state}
+
+    def load_host_state(self, state: dict) -> None:
+        """Restore what ``host_state`` returned."""
+        if "explore_rng" in state:
+            self.policy.rng.bit_generator.state = state["explore_rng"]
 
     @property
     def policy_model(self) -> keras.Model:

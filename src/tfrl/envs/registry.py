@@ -46,7 +46,7 @@ def _split_module(env_id: str) -> tuple[str | None, str]:
     return (module or None), name
 
 
-def _resolve_id(env_id: str) -> None:
+def check_env_id(env_id: str) -> None:
     """Make ``env_id`` known to Gymnasium (import its module or ale-py), or raise UnknownEnvironmentError."""
     module, name = _split_module(env_id)
     if module is not None:
@@ -192,7 +192,7 @@ def make(
 
     build: Callable[[], gymnasium.Env]
     if isinstance(env, str):
-        _resolve_id(env)
+        check_env_id(env)
         build = functools.partial(_make_registered, env, render_mode, kwargs, max_episode_steps is not None)
     elif isinstance(env, gymnasium.Env):
         if num_envs != 1 or backend != "sync":

@@ -37,7 +37,7 @@ class LoopState:
     best_eval: float = float("-inf")
     """Best evaluation mean so far."""
     first_solved_step: int | None = None
-    """First step at which the evaluation mean reached ``stop_at_return`` (if set)."""
+    """First step at which the evaluation mean reached ``target_return`` (if set)."""
     first_solved_time: float | None = None
     """Wall time (seconds) at that step."""
     evaluations: list = field(default_factory=list)
@@ -86,7 +86,7 @@ def run_off_policy(
         now = elapsed()
         state.evaluations.append((state.step, now, result.mean, result.std))
         state.best_eval = max(state.best_eval, result.mean)
-        if run.stop_at_return is not None and state.first_solved_step is None and result.mean >= run.stop_at_return:
+        if run.target_return is not None and state.first_solved_step is None and result.mean >= run.target_return:
             state.first_solved_step, state.first_solved_time = state.step, now
         logger.log(state.step, {"eval/return_mean": result.mean, "eval/return_std": result.std,
                                 "eval/length_mean": float(np.mean(result.lengths))})
@@ -154,7 +154,7 @@ def run_off_policy(
 
             if _cross(before, state.step, run.eval_every):
                 latest_eval = evaluate().mean
-                if run.stop_at_return is not None and latest_eval >= run.stop_at_return:
+                if run.stop_at_target and run.target_return is not None and latest_eval >= run.target_return:
                     break
             if _cross(before, state.step, run.checkpoint_every):
                 save_checkpoint()

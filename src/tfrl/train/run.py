@@ -2,7 +2,7 @@
 
 ``runs/<algo>-<env>-<YYYYmmdd-HHMMSS>/`` holds ``config.yaml`` (every setting, the seed and the
 library versions), TensorBoard events, ``metrics.csv``, ``checkpoints/``, ``policy.keras`` (the
-final policy network), ``final_eval.json``, ``learning_curve.png`` and ``videos/``.
+final policy network), ``best_policy.keras`` (the network at its best evaluation), ``final_eval.json``, ``learning_curve.png`` and ``videos/``.
 
 Settings come, later ones winning, from the config dataclasses' defaults, the tuned preset for
 the algorithm and environment (``tfrl/presets/<algo>-<env>.yaml``) if one exists, a YAML file
@@ -52,8 +52,10 @@ class RunConfig:
     """Episodes per evaluation, played in parallel on their own environments."""
     final_eval_episodes: int = 20
     """Episodes of the final evaluation of the saved policy (with a seed unseen in training)."""
-    stop_at_return: float | None = None
-    """Stop training as soon as an evaluation mean reaches this return (None trains all steps)."""
+    target_return: float | None = None
+    """Evaluation mean that counts as solved: the first step and time it is reached are recorded."""
+    stop_at_target: bool = False
+    """Stop training as soon as an evaluation mean reaches ``target_return``."""
     log_every: int = 1_000
     """Environment steps between two rows of training metrics."""
     checkpoint_every: int = 10_000
@@ -96,7 +98,7 @@ class RunResult:
     wall_time: float
     """Seconds of training (all sessions of a resumed run)."""
     first_solved_step: int | None
-    """First step whose evaluation reached ``stop_at_return`` (None if never or not set)."""
+    """First step whose evaluation reached ``target_return`` (None if never or not set)."""
     first_solved_time: float | None
     """Training seconds until then."""
 
@@ -305,8 +307,15 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
             make_eval_env = lambda: _make_env(  # noqa: E731
                 env_spec, run_cfg, run_cfg.eval_episodes, run_cfg.seed + 10_000
             )
+            best = {"mean": state.best_eval}
+
+            def keep_best(step, result):
+                if result.mean > best["mean"]:
+                    best["mean"] = result.mean
+                    _save_keras(agent.policy_model, run_dir / "best_policy.keras")
+
             state = run_off_policy(agent, agent_cfg, run_cfg, env, make_eval_env, logger, checkpoints, state,
-                                   buffer=buffer, progress_desc=f"{info.name} {env_label}")
+                                   buffer=buffer, on_eval=keep_best, progress_desc=f"{info.name} {env_label}")
             _save_keras(agent.policy_model, run_dir / "policy.keras")
             final = None
             if run_cfg.final_eval_episodes > 0:
@@ -321,6 +330,7 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
             "steps": state.step,
             "wall_time": state.wall_time,
             "episodes": state.episodes,
+            "num_updates": int(agent.num_updates.numpy()),
             "best_eval": state.best_eval if state.best_eval != float("-inf") else None,
             "first_solved_step": state.first_solved_step,
             "first_solved_time": state.first_solved_time,
