@@ -96,7 +96,8 @@ def run_off_policy(
 
     def save_checkpoint() -> None:
         state.wall_time = elapsed()
-        checkpoints.save(state.step, agent.checkpoint_items(), _state_dict(state),
+        checkpoints.save(state.step, agent.checkpoint_items(),
+                         {**_state_dict(state), "agent_host": agent.host_state()},
                          replay=buffer if run.save_replay else None)
 
     progress = Progress(run.total_steps, initial=state.step, desc=progress_desc)

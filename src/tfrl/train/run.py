@@ -298,7 +298,9 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
                 n_step=agent_cfg.n_step, gamma=agent_cfg.gamma, seed=run_cfg.seed,
             )
             try:
-                state = loop_state_from_dict(CheckpointManager.restore(resume_from, agent.checkpoint_items(), buffer))
+                saved = CheckpointManager.restore(resume_from, agent.checkpoint_items(), buffer)
+                state = loop_state_from_dict(saved)
+                agent.load_host_state(saved.get("agent_host", {}))
             except Exception as exc:  # a torn or unreadable checkpoint
                 raise RunDirError(f"checkpoint {resume_from} cannot be read ({type(exc).__name__}: {exc})") from None
             if verbose:
