@@ -310,7 +310,10 @@ class Progress:
         self._postfix: dict[str, Any] = {}
         self._dirty = False
         self._last_postfix = -math.inf
+        stream = file if file is not None else sys.stderr
+        interactive = bool(getattr(stream, "isatty", lambda: False)())
         self._bar = tqdm(
+            mininterval=0.1 if interactive else 15.0,  # a log file gets a line every 15 s, not a wall of updates
             total=int(total),
             initial=int(initial),
             desc=desc,
@@ -318,7 +321,7 @@ class Progress:
             unit_scale=True,
             dynamic_ncols=True,
             smoothing=0.05,
-            file=file if file is not None else sys.stderr,
+            file=stream,
             disable=self.disabled,
         )
         self._n = int(initial)
