@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -189,6 +190,9 @@ def make(
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
     kwargs = dict(env_kwargs or {})
+    if render_mode == "rgb_array" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        # off-screen frames need no window: keep pygame's SDL from looking for a display
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
     build: Callable[[], gymnasium.Env]
     if isinstance(env, str):
