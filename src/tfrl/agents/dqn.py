@@ -227,16 +227,16 @@ class DQNAgent:
                 totals += tf.stack(stats)
             return totals / tf.cast(tf.maximum(steps, 1), tf.float32)
 
-        return train
+        return train.get_concrete_function(), [s.dtype for s in signature]
 
     def train(self, batch) -> dict[str, float]:
         """Run ``G`` gradient steps on a ``Transition`` of arrays shaped ``[G, B, ...]``.
 
         Returns the mean TD loss, mean max-Q and gradient norm over the G steps.
         """
-        loss, q_mean, grad_norm = self._train(
-            batch.observation, batch.action, batch.reward, batch.discount, batch.next_observation
-        ).numpy()
+        train, dtypes = self._train
+        arrays = (batch.observation, batch.action, batch.reward, batch.discount, batch.next_observation)
+        loss, q_mean, grad_norm = train(*(tf.convert_to_tensor(a, d) for a, d in zip(arrays, dtypes))).numpy()
         return {"losses/td_loss": float(loss), "losses/q_values": float(q_mean), "losses/grad_norm": float(grad_norm)}
 
     def checkpoint_items(self) -> dict[str, object]:
