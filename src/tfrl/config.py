@@ -83,7 +83,12 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
     if origin in (tuple, list):
         if isinstance(value, str):
             text = value.strip()
-            value = yaml.safe_load(text if text.startswith(("[", "(")) else f"[{text}]")
+            if text.startswith("(") and text.endswith(")"):
+                text = text[1:-1]
+            try:
+                value = yaml.safe_load(text if text.startswith("[") else f"[{text}]")
+            except yaml.YAMLError:
+                raise ConfigError(f"{key}: expected a list like [64, 64], got {value!r}") from None
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
         item_type = args[0] if args else Any
@@ -104,6 +109,11 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         if isinstance(value, int):
             return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
         try:
             number = float(value)
         except (TypeError, ValueError):

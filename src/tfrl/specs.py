@@ -71,6 +71,12 @@ class BoundedArraySpec(ArraySpec):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.minimum is None or self.maximum is None:
+            raise ValueError(f"BoundedArraySpec {self.name!r} needs both minimum and maximum")
+        if np.any(np.isnan(np.asarray(self.minimum, dtype=np.float64))) or np.any(
+            np.isnan(np.asarray(self.maximum, dtype=np.float64))
+        ):
+            raise ValueError(f"BoundedArraySpec {self.name!r}: bounds must not be NaN")
         lo = np.broadcast_to(np.asarray(self.minimum, dtype=self.dtype), self.shape).copy()
         hi = np.broadcast_to(np.asarray(self.maximum, dtype=self.dtype), self.shape).copy()
         if np.any(lo > hi):
