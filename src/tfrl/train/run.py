@@ -111,6 +111,34 @@ def _env_label(env: Any) -> str:
     return env_id_of(env)
 
 
+def _env_reference(env: Any) -> str | None:
+    """``module:QualName`` of a user's environment class, so that eval and resume can rebuild it."""
+    if isinstance(env, type) and "<locals>" not in env.__qualname__ and env.__module__ != "__main__":
+        return f"{env.__module__}:{env.__qualname__}"
+    return None
+
+
+def _saved_env(record: dict[str, Any]) -> Any:
+    """The environment a run was trained on: its id, or the user's class imported again."""
+    reference = record.get("env_class")
+    if record.get("env_kind") == "factory":
+        raise RunDirError(f"this run was trained on an environment factory ({record['env']}), which cannot be "
+                          f"rebuilt from the run directory; pass env= with the same factory")
+    if not reference:
+        return record["env"]
+    import importlib
+
+    module_name, _, qualname = reference.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise RunDirError(f"the run's environment class {reference} cannot be imported ({exc}); "
+                          f"make its module importable, or pass env= to rebuild it") from None
+    return obj
+
+
 def preset_path(algo: str, env_id: str) -> Path | None:
     """The packaged preset ``<algo>-<env_id>.yaml`` (with ``/`` in ids as ``_``), if there is one."""
     name = f"{algo}-{env_id.replace('/', '_')}.yaml"
@@ -222,6 +250,8 @@ def train(
     record = {
         "algo": info.name,
         "env": env_label,
+        "env_class": _env_reference(env),
+        "env_kind": "id" if isinstance(env, str) else ("class" if _env_reference(env) else "factory"),
         "preset": preset.name if preset else None,
         "run": to_dict(run_cfg),
         "agent": to_dict(agent_cfg),
@@ -248,8 +278,11 @@ def _load_record(run_dir: Path) -> dict[str, Any]:
     return record
 
 
-def resume(run_dir: str | Path, total_steps: int | None = None, verbose: bool = True) -> RunResult:
-    """Continue the run in ``run_dir`` from its newest complete checkpoint (optionally to more steps)."""
+def resume(run_dir: str | Path, total_steps: int | None = None, verbose: bool = True, env: Any = None) -> RunResult:
+    """Continue the run in ``run_dir`` from its newest complete checkpoint (optionally to more steps).
+
+    ``env`` rebuilds the environment when the run was trained on a factory rather than an id or class.
+    """
     from tfrl.train.checkpoint import CheckpointManager, atomic_write_text
 
     run_dir = Path(run_dir)
@@ -264,7 +297,8 @@ def resume(run_dir: str | Path, total_steps: int | None = None, verbose: bool = 
     latest = CheckpointManager(run_dir / "checkpoints").latest()
     if latest is None:
         raise RunDirError(f"{str(run_dir)!r} has no complete checkpoint to resume from; start a new run instead")
-    return _execute(info, record["env"], record["env"], run_cfg, agent_cfg, run_dir, resume_from=latest, verbose=verbose)
+    env_spec = env if env is not None else _saved_env(record)
+    return _execute(info, env_spec, record["env"], run_cfg, agent_cfg, run_dir, resume_from=latest, verbose=verbose)
 
 
 def _make_env(env: Any, run_cfg: RunConfig, num_envs: int, seed: int, render_mode: str | None = None):
@@ -373,9 +407,10 @@ def load_policy(run_dir: str | Path, env=None):
     return module.policy_from_model(model, env.observation_spec(), env.action_spec())
 
 
-def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, seed: int = 12345):
+def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, seed: int = 12345, env: Any = None):
     """Evaluate the saved policy of ``run_dir`` over ``episodes`` episodes; optionally record a video.
 
+    ``env`` overrides the environment saved with the run (needed for runs trained on a factory).
     Returns ``(EvalResult, video_path or None)``.
     """
     from tfrl.train.driver import evaluate_policy
@@ -383,7 +418,8 @@ def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, s
     run_dir = Path(run_dir)
     record, model, module = load_policy(run_dir)
     run_cfg = apply_overrides(RunConfig(), record["run"])
-    env = _make_env(record["env"], run_cfg, min(episodes, 20), seed)
+    env_spec = env if env is not None else _saved_env(record)
+    env = _make_env(env_spec, run_cfg, min(episodes, 20), seed)
     try:
         policy = module.policy_from_model(model, env.observation_spec(), env.action_spec())
         result = evaluate_policy(env, policy, episodes, seed=seed)
@@ -394,7 +430,7 @@ def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, s
         from tfrl.video import annotate, write_video
 
         frames: list = []
-        one = _make_env(record["env"], run_cfg, 1, seed, render_mode="rgb_array")
+        one = _make_env(env_spec, run_cfg, 1, seed, render_mode="rgb_array")
         try:
             evaluate_policy(one, policy, 1, seed=seed,
                             frame_sink=lambda frame, score: frames.append(annotate(frame, f"return {score:.0f}")))
