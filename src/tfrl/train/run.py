@@ -314,7 +314,7 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
     from tfrl.plotting import plot_learning_curve
     from tfrl.train.checkpoint import CheckpointManager
     from tfrl.train.driver import evaluate_policy
-    from tfrl.train.off_policy import LoopState, loop_state_from_dict, run_off_policy
+    from tfrl.train.loop import LoopContext, LoopState, loop_state_from_dict
 
     module = info.load()
     env = _make_env(env_spec, run_cfg, run_cfg.num_envs, run_cfg.seed)
@@ -323,16 +323,14 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
             agent_cfg, env.observation_spec(), env.action_spec(), total_steps=run_cfg.total_steps, seed=run_cfg.seed
         )
         checkpoints = CheckpointManager(run_dir / "checkpoints", keep=run_cfg.keep_checkpoints)
-        state, buffer = LoopState(), None
-        if resume_from is not None:
-            from tfrl.data import UniformReplayBuffer
+        state, replay = LoopState(), None
+        if info.loop == "off_policy":
+            from tfrl.train.off_policy import make_replay_buffer, run_off_policy
 
-            buffer = UniformReplayBuffer(
-                agent_cfg.buffer_size, env.observation_spec(), env.action_spec(), num_envs=env.num_envs,
-                n_step=agent_cfg.n_step, gamma=agent_cfg.gamma, seed=run_cfg.seed,
-            )
+            replay = make_replay_buffer(agent_cfg, env, run_cfg.seed)
+        if resume_from is not None:
             try:
-                saved = CheckpointManager.restore(resume_from, agent.checkpoint_items(), buffer)
+                saved = CheckpointManager.restore(resume_from, agent.checkpoint_items(), replay)
                 state = loop_state_from_dict(saved)
                 agent.load_host_state(saved.get("agent_host", {}))
             except Exception as exc:  # a torn or unreadable checkpoint
@@ -340,9 +338,6 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
             if verbose:
                 print(f"resuming {run_dir} from step {state.step}", file=sys.stderr)
         with MetricsLogger(run_dir, tensorboard=run_cfg.tensorboard, resume_step=state.step if resume_from else None) as logger:
-            make_eval_env = lambda: _make_env(  # noqa: E731
-                env_spec, run_cfg, run_cfg.eval_episodes, run_cfg.seed + 10_000
-            )
             best = {"mean": state.best_eval}
 
             def keep_best(step, result):
@@ -350,8 +345,20 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
                     best["mean"] = result.mean
                     _save_keras(agent.policy_model, run_dir / "best_policy.keras")
 
-            state = run_off_policy(agent, agent_cfg, run_cfg, env, make_eval_env, logger, checkpoints, state,
-                                   buffer=buffer, on_eval=keep_best, progress_desc=f"{info.name} {env_label}")
+            def context_factory(replay_buffer=None, extra_state=None) -> LoopContext:
+                return LoopContext(
+                    agent, run_cfg,
+                    make_eval_env=lambda: _make_env(env_spec, run_cfg, run_cfg.eval_episodes, run_cfg.seed + 10_000),
+                    logger=logger, checkpoints=checkpoints, state=state, on_eval=keep_best,
+                    progress_desc=f"{info.name} {env_label}", replay=replay_buffer, extra_state=extra_state,
+                )
+
+            if info.loop == "off_policy":
+                state = run_off_policy(agent, agent_cfg, run_cfg, env, context_factory, state, buffer=replay)
+            else:
+                from tfrl.train.on_policy import run_on_policy
+
+                state = run_on_policy(agent, agent_cfg, run_cfg, env, context_factory, state)
             _save_keras(agent.policy_model, run_dir / "policy.keras")
             final = None
             if run_cfg.final_eval_episodes > 0:

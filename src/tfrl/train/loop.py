@@ -1,0 +1,191 @@
+"""What every training loop shares: counters, evaluation, logging, progress and checkpoints.
+
+A loop (off-policy, on-policy) collects and trains; after each batch of environment steps it
+calls ``LoopContext.after_steps``, which evaluates, logs and checkpoints whenever the step
+counter crosses a multiple of ``eval_every``, ``log_every`` or ``checkpoint_every``, and says
+whether training should stop (the target return was reached and ``stop_at_target`` is set).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tfrl.logging import MetricsLogger, Progress, memory_mb
+from tfrl.train.checkpoint import CheckpointManager
+from tfrl.train.driver import EvalResult, evaluate_policy
+
+__all__ = ["LoopState", "LoopContext", "loop_state_from_dict"]
+
+
+@dataclass
+class LoopState:
+    """Counters of a training run, saved in every checkpoint."""
+
+    step: int = 0
+    """Environment transitions taken (summed over environments)."""
+    episodes: int = 0
+    """Training episodes finished."""
+    train_calls: int = 0
+    """Training phases run."""
+    wall_time: float = 0.0
+    """Seconds of training before this session (resume keeps counting)."""
+    best_eval: float = float("-inf")
+    """Best evaluation mean so far."""
+    first_solved_step: int | None = None
+    """First step at which the evaluation mean reached ``target_return`` (if set)."""
+    first_solved_time: float | None = None
+    """Wall time (seconds) at that step."""
+    evaluations: list = field(default_factory=list)
+    """(step, wall_time, mean, std) of every evaluation."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly copy (an infinite best_eval becomes None)."""
+        return {
+            "step": self.step,
+            "episodes": self.episodes,
+            "train_calls": self.train_calls,
+            "wall_time": self.wall_time,
+            "best_eval": self.best_eval if np.isfinite(self.best_eval) else None,
+            "first_solved_step": self.first_solved_step,
+            "first_solved_time": self.first_solved_time,
+            "evaluations": [list(e) for e in self.evaluations],
+        }
+
+
+def loop_state_from_dict(data: dict) -> LoopState:
+    """Rebuild a ``LoopState`` from a checkpoint's ``state.json``."""
+    best = data.get("best_eval")
+    return LoopState(
+        step=int(data["step"]),
+        episodes=int(data.get("episodes", 0)),
+        train_calls=int(data.get("train_calls", 0)),
+        wall_time=float(data.get("wall_time", 0.0)),
+        best_eval=float("-inf") if best is None else float(best),
+        first_solved_step=data.get("first_solved_step"),
+        first_solved_time=data.get("first_solved_time"),
+        evaluations=[tuple(e) for e in data.get("evaluations", [])],
+    )
+
+
+def _crossed(before: int, after: int, every: int) -> bool:
+    return every > 0 and after // every > before // every
+
+
+class LoopContext:
+    """Evaluation, logging, progress and checkpoints on the step schedule of a ``RunConfig``.
+
+    ``agent`` provides ``greedy_policy``, ``checkpoint_items()`` and ``host_state()``;
+    ``replay`` (optional) is saved with checkpoints when ``run.save_replay``.
+    ``extra_state()`` adds loop-specific JSON to each checkpoint.
+    """
+
+    def __init__(
+        self,
+        agent,
+        run,
+        make_eval_env: Callable[[], Any],
+        logger: MetricsLogger,
+        checkpoints: CheckpointManager,
+        state: LoopState,
+        on_eval: Callable[[int, EvalResult], None] | None = None,
+        progress_desc: str = "train",
+        replay=None,
+        extra_state: Callable[[], dict] | None = None,
+    ):
+        self.agent, self.run, self.logger, self.checkpoints, self.state = agent, run, logger, checkpoints, state
+        self.make_eval_env, self.on_eval, self.replay, self.extra_state = make_eval_env, on_eval, replay, extra_state
+        self.eval_env = None
+        self._start = time.perf_counter() - state.wall_time
+        self._returns: list[float] = []
+        self._lengths: list[int] = []
+        self._last_log = (time.perf_counter(), state.step)
+        self._latest_eval = float("nan")
+        self.progress = Progress(run.total_steps, initial=state.step, desc=progress_desc)
+
+    def elapsed(self) -> float:
+        """Seconds of training, including earlier sessions of a resumed run."""
+        return time.perf_counter() - self._start
+
+    def record_episodes(self, records: Iterable) -> None:
+        """Count finished training episodes (``EpisodeRecord``s) for the next log row."""
+        for record in records:
+            self.state.episodes += 1
+            self._returns.append(record.episode_return)
+            self._lengths.append(record.length)
+
+    def evaluate(self) -> EvalResult:
+        """Play ``eval_episodes`` greedy episodes, log them and update the best and solved marks."""
+        state, run = self.state, self.run
+        if self.eval_env is None:
+            self.eval_env = self.make_eval_env()
+        result = evaluate_policy(self.eval_env, self.agent.greedy_policy, run.eval_episodes, seed=run.seed + 100_003)
+        now = self.elapsed()
+        state.evaluations.append((state.step, now, result.mean, result.std))
+        state.best_eval = max(state.best_eval, result.mean)
+        if run.target_return is not None and state.first_solved_step is None and result.mean >= run.target_return:
+            state.first_solved_step, state.first_solved_time = state.step, now
+        self.logger.log(state.step, {"eval/return_mean": result.mean, "eval/return_std": result.std,
+                                     "eval/length_mean": float(np.mean(result.lengths))})
+        self._latest_eval = result.mean
+        if self.on_eval is not None:
+            self.on_eval(state.step, result)
+        return result
+
+    def log(self, scalars: dict[str, float]) -> None:
+        """Write one row of training metrics (with episode statistics, speed and memory)."""
+        state = self.state
+        now = time.perf_counter()
+        row = dict(scalars)
+        row["charts/steps_per_sec"] = (state.step - self._last_log[1]) / max(now - self._last_log[0], 1e-9)
+        row["charts/memory_mb"] = memory_mb()
+        row["charts/episodes"] = state.episodes
+        if self._returns:
+            row["charts/episode_return"] = float(np.mean(self._returns))
+            row["charts/episode_length"] = float(np.mean(self._lengths))
+            self._returns, self._lengths = [], []
+        self.logger.log(state.step, row)
+        self._last_log = (now, state.step)
+        postfix = {"ret": row.get("charts/episode_return", float("nan")), "eval": self._latest_eval}
+        if "charts/epsilon" in row:
+            postfix["eps"] = row["charts/epsilon"]
+        self.progress.update(state.step, **postfix)
+
+    def after_steps(self, before: int, scalars: Callable[[], dict[str, float]]) -> bool:
+        """Log, evaluate and checkpoint if the step counter crossed their intervals; True means stop."""
+        state, run = self.state, self.run
+        if _crossed(before, state.step, run.log_every) or state.step >= run.total_steps:
+            self.log(scalars())
+        else:
+            self.progress.update(state.step)
+        stop = False
+        if _crossed(before, state.step, run.eval_every):
+            result = self.evaluate()
+            stop = bool(run.stop_at_target and run.target_return is not None and result.mean >= run.target_return)
+        if _crossed(before, state.step, run.checkpoint_every) and not stop:
+            self.save_checkpoint()
+        return stop
+
+    def save_checkpoint(self) -> None:
+        """Write a checkpoint of the agent, the counters and (optionally) the replay buffer."""
+        self.state.wall_time = self.elapsed()
+        extra = self.extra_state() if self.extra_state is not None else {}
+        self.checkpoints.save(
+            self.state.step,
+            self.agent.checkpoint_items(),
+            {**self.state.to_dict(), "agent_host": self.agent.host_state(), **extra},
+            replay=self.replay if self.run.save_replay else None,
+        )
+
+    def close(self) -> None:
+        """Close the progress bar and the evaluation environment, and take the final checkpoint."""
+        self.progress.close()
+        if self.eval_env is not None:
+            self.eval_env.close()
+            self.eval_env = None
+        self.state.wall_time = self.elapsed()
+        self.save_checkpoint()
