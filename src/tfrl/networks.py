@@ -1,4 +1,4 @@
-"""Keras 3 network builders: MLP torso and Q networks (plain or dueling).
+"""Keras 3 network builders: MLP torso, Q networks (plain or dueling) and actor-critic networks.
 
 Every builder returns a ``keras.Model`` that takes a batch of observations (any numeric dtype;
 cast to float32 inside) and is saved and loaded as a ``.keras`` file with Keras safe mode,
@@ -13,9 +13,10 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from tfrl.specs import ArraySpec
+from tfrl.errors import UnsupportedSpaceError
+from tfrl.specs import ArraySpec, BoundedArraySpec
 
-__all__ = ["DuelingHead", "mlp_torso", "q_network"]
+__all__ = ["DuelingHead", "Squeeze", "StateIndependentLogStd", "actor_critic", "mlp_torso", "q_network"]
 
 
 def _initializer(seed: int | None, index: int) -> keras.initializers.Initializer:
@@ -96,3 +97,144 @@ def q_network(
     else:
         q = keras.layers.Dense(num_actions, kernel_initializer=_initializer(seed, 900), name="q_values")(x)
     return keras.Model(inputs, q, name=name)
+
+
+# --------------------------------------------------------------------------- actor-critic
+
+# Per-layer seed offsets: one seed gives one network, and no two layers share an initialiser seed.
+_ACTOR_SEED, _CRITIC_SEED, _POLICY_HEAD_SEED, _VALUE_HEAD_SEED = 0, 100, 900, 901
+
+
+def _orthogonal(gain: float, seed: int | None, index: int) -> keras.initializers.Initializer:
+    return keras.initializers.Orthogonal(gain=gain, seed=None if seed is None else seed * 1000 + index)
+
+
+@keras.saving.register_keras_serializable(package="tfrl")
+class Squeeze(keras.layers.Layer):
+    """Remove a dimension of size 1 (default the last): ``[B, 1] -> [B]`` for a value head."""
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+
+    def call(self, inputs):
+        return keras.ops.squeeze(inputs, axis=self.axis)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        del shape[self.axis]
+        return tuple(shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
+@keras.saving.register_keras_serializable(package="tfrl")
+class StateIndependentLogStd(keras.layers.Layer):
+    """A trainable log standard deviation vector ``[D]``, broadcast to ``[B, D]`` for a batch of inputs.
+
+    The Gaussian policy's spread does not depend on the state (as in PPO for MuJoCo); the layer takes
+    any batched tensor only to read its batch size.
+    """
+
+    def __init__(self, action_dim: int, initial_value: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.action_dim = int(action_dim)
+        self.initial_value = float(initial_value)
+
+    def build(self, input_shape):
+        self.log_std = self.add_weight(
+            shape=(self.action_dim,),
+            initializer=keras.initializers.Constant(self.initial_value),
+            trainable=True,
+            name="log_std",
+        )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        batch = keras.ops.shape(inputs)[0]
+        return keras.ops.broadcast_to(self.log_std, (batch, self.action_dim))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.action_dim)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "action_dim": self.action_dim, "initial_value": self.initial_value}
+
+
+def _orthogonal_mlp(
+    x: keras.KerasTensor, hidden_sizes: Sequence[int], activation: str, seed: int | None, offset: int, name: str
+) -> keras.KerasTensor:
+    for i, size in enumerate(hidden_sizes):
+        x = keras.layers.Dense(
+            int(size),
+            activation=activation,
+            kernel_initializer=_orthogonal(np.sqrt(2.0), seed, offset + i),
+            bias_initializer="zeros",
+            name=f"{name}_dense{i}",
+        )(x)
+    return x
+
+
+def actor_critic(
+    observation_spec: ArraySpec,
+    action_spec: ArraySpec,
+    hidden_sizes: Sequence[int] = (64, 64),
+    shared: bool = False,
+    activation: str = "tanh",
+    log_std_init: float = 0.0,
+    seed: int | None = None,
+    name: str = "actor_critic",
+) -> keras.Model:
+    """An actor-critic network: observations ``[B, *obs_shape]`` to a dict of policy outputs and values.
+
+    - Discrete action spec (scalar integer ``BoundedArraySpec`` of ``A`` values):
+      ``{"logits": [B, A], "value": [B]}``.
+    - Box action spec (floating dtype, shape ``(D,)``):
+      ``{"mean": [B, D], "log_std": [B, D], "value": [B]}``, where ``log_std`` is a state-independent
+      trainable vector (``StateIndependentLogStd``) starting at ``log_std_init``.
+
+    Observations are cast to float32 and flattened. With ``shared=False`` (the default) the actor and
+    the critic have separate MLP torsos (layers ``actor_dense{i}`` and ``critic_dense{i}``); with
+    ``shared=True`` both heads sit on one torso (``torso_dense{i}``).
+
+    Initialisation follows "The 37 implementation details of PPO" (Huang et al., 2022): orthogonal
+    kernels with gain ``sqrt(2)`` for hidden layers, ``0.01`` for the policy head (``logits`` or
+    ``mean``: a nearly uniform / zero-mean initial policy), ``1.0`` for the value head, zero biases.
+    Every layer draws from its own seed derived from ``seed``.
+    """
+    if isinstance(action_spec, BoundedArraySpec) and action_spec.is_discrete:
+        discrete, action_size = True, action_spec.num_values
+    elif np.issubdtype(action_spec.dtype, np.floating) and len(action_spec.shape) == 1 and action_spec.shape[0] >= 1:
+        discrete, action_size = False, action_spec.shape[0]
+    else:
+        raise UnsupportedSpaceError(
+            f"actor_critic supports a discrete action spec (scalar integer BoundedArraySpec) or a Box action "
+            f"spec (floating dtype, shape (D,)); got shape {action_spec.shape} and dtype {action_spec.dtype}"
+        )
+    dtype = observation_spec.dtype if np.issubdtype(observation_spec.dtype, np.number) else np.float32
+    inputs = keras.Input(shape=observation_spec.shape, dtype=str(np.dtype(dtype)), name="observation")
+    x = keras.layers.Rescaling(1.0, dtype="float32", name="to_float32")(inputs) if dtype != np.float32 else inputs
+    x = keras.layers.Flatten(name="flatten")(x)
+    if shared:
+        actor_features = critic_features = _orthogonal_mlp(x, hidden_sizes, activation, seed, _ACTOR_SEED, "torso")
+    else:
+        actor_features = _orthogonal_mlp(x, hidden_sizes, activation, seed, _ACTOR_SEED, "actor")
+        critic_features = _orthogonal_mlp(x, hidden_sizes, activation, seed, _CRITIC_SEED, "critic")
+
+    policy_head = keras.layers.Dense(
+        action_size,
+        kernel_initializer=_orthogonal(0.01, seed, _POLICY_HEAD_SEED),
+        bias_initializer="zeros",
+        name="logits" if discrete else "mean",
+    )(actor_features)
+    value = keras.layers.Dense(
+        1, kernel_initializer=_orthogonal(1.0, seed, _VALUE_HEAD_SEED), bias_initializer="zeros", name="value_head"
+    )(critic_features)
+    value = Squeeze(axis=-1, name="value")(value)
+    if discrete:
+        outputs = {"logits": policy_head, "value": value}
+    else:
+        log_std = StateIndependentLogStd(action_size, log_std_init, name="log_std")(x)
+        outputs = {"mean": policy_head, "log_std": log_std, "value": value}
+    return keras.Model(inputs, outputs, name=name)

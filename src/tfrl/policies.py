@@ -3,7 +3,9 @@
 A policy is any object with ``action(observation) -> np.ndarray`` (``Policy`` below). Network
 policies run one compiled ``tf.function`` call per batch, traced once for the observation spec
 (any batch size), so a host loop makes exactly one TensorFlow call per vector step. Exploration
-randomness comes from a seeded ``tf.random.Generator`` carried by the policy, so a seed fixes it.
+randomness is drawn on the host from a seeded NumPy generator carried by the policy (coin flips,
+Gumbel or Gaussian noise passed into the compiled call), so a seed fixes it and the graph holds no
+random-generator state.
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfrl import distributions
+from tfrl.errors import UnsupportedSpaceError
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
 __all__ = [
@@ -26,6 +32,10 @@ __all__ = [
     "EpsilonGreedyPolicy",
     "RandomPolicy",
     "ScriptedPolicy",
+    "CategoricalPolicy",
+    "GaussianPolicy",
+    "ModePolicy",
+    "actor_policy_from_model",
     "cartpole_lean_policy",
 ]
 
@@ -172,3 +182,206 @@ class ScriptedPolicy:
 def cartpole_lean_policy(observation: np.ndarray) -> np.ndarray:
     """CartPole's classic hand-written policy: push the cart toward the side the pole leans."""
     return (np.asarray(observation)[:, 2] > 0).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- actor (policy-gradient) policies
+#
+# These call an actor-critic model (``tfrl.networks.actor_critic``) whose output is a dict with
+# ``"logits"`` (discrete actions) or ``"mean"`` and ``"log_std"`` (continuous actions).
+
+
+def _discrete(action_spec: ArraySpec, who: str) -> BoundedArraySpec:
+    if not (isinstance(action_spec, BoundedArraySpec) and action_spec.is_discrete):
+        raise UnsupportedSpaceError(
+            f"{who} needs a discrete action spec (scalar integer BoundedArraySpec); "
+            f"got shape {action_spec.shape} and dtype {action_spec.dtype}"
+        )
+    return action_spec
+
+
+def _box(action_spec: ArraySpec, who: str) -> BoundedArraySpec:
+    if not (
+        isinstance(action_spec, BoundedArraySpec)
+        and np.issubdtype(action_spec.dtype, np.floating)
+        and len(action_spec.shape) == 1
+    ):
+        raise UnsupportedSpaceError(
+            f"{who} needs a Box action spec (BoundedArraySpec of floating dtype and shape (D,)); "
+            f"got shape {action_spec.shape} and dtype {action_spec.dtype}"
+        )
+    return action_spec
+
+
+def _output(outputs, key: str, who: str) -> tf.Tensor:
+    if not isinstance(outputs, dict) or key not in outputs:
+        found = sorted(outputs) if isinstance(outputs, dict) else type(outputs).__name__
+        raise ValueError(
+            f"{who} needs a model whose output dict has {key!r} (see tfrl.networks.actor_critic); got {found}"
+        )
+    return tf.cast(outputs[key], tf.float32)
+
+
+class CategoricalPolicy:
+    """Sample discrete actions from ``softmax(logits / temperature)`` of an actor-critic model.
+
+    Sampling is Gumbel-max (``tfrl.distributions.categorical_sample``) with uniform noise drawn on the
+    host from ``np.random.default_rng(seed)``: one seed gives one sequence of actions. ``temperature``
+    (> 0, fixed when the policy is built) divides the logits: 1 samples the policy itself, towards 0
+    the samples approach the argmax, large values approach uniform. Actions are offset by the action
+    spec's ``minimum``.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        observation_spec: ArraySpec,
+        action_spec: BoundedArraySpec,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ):
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.model = model
+        self.action_spec = _discrete(action_spec, "CategoricalPolicy")
+        self.temperature = float(temperature)
+        self.rng = np.random.default_rng(seed)
+        self.num_actions = action_spec.num_values
+        offset = int(action_spec.minimum)
+        dtype = tf.as_dtype(action_spec.dtype)
+        temp = self.temperature
+
+        @tf.function(
+            input_signature=[
+                _signature(observation_spec),
+                tf.TensorSpec((None, self.num_actions), tf.float32, name="uniform_noise"),
+            ],
+            jit_compile=jit_compile,
+        )
+        def _sample(observation, uniform_noise):
+            logits = _output(self.model(observation, training=False), "logits", "CategoricalPolicy")
+            index = distributions.categorical_sample(logits, uniform_noise, temp)
+            return tf.cast(index, dtype) + tf.cast(offset, dtype)
+
+        self._sample = _sample.get_concrete_function()
+        self._observation_dtype = tf.as_dtype(observation_spec.dtype)
+
+    def action(self, observation: np.ndarray) -> np.ndarray:
+        """One sampled action per observation in the batch."""
+        noise = self.rng.random((len(observation), self.num_actions), dtype=np.float32)
+        return self._sample(
+            tf.convert_to_tensor(observation, self._observation_dtype), tf.convert_to_tensor(noise)
+        ).numpy()
+
+
+class GaussianPolicy:
+    """Sample continuous actions ``mean + exp(log_std) * noise`` from an actor-critic model.
+
+    The standard normal noise is drawn on the host from ``np.random.default_rng(seed)``. With
+    ``clip=True`` the actions are clipped to the action spec's bounds, which is what an environment
+    should receive; an agent that stores actions for log-probabilities wants the unclipped sample
+    (``clip=False``), and clips it only when stepping the environment.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        observation_spec: ArraySpec,
+        action_spec: BoundedArraySpec,
+        seed: int | None = None,
+        clip: bool = True,
+        jit_compile: bool = False,
+    ):
+        self.model = model
+        self.action_spec = _box(action_spec, "GaussianPolicy")
+        self.clip = bool(clip)
+        self.rng = np.random.default_rng(seed)
+        self.action_dim = action_spec.shape[0]
+        low = tf.constant(action_spec.minimum, tf.float32)
+        high = tf.constant(action_spec.maximum, tf.float32)
+        dtype = tf.as_dtype(action_spec.dtype)
+        do_clip = self.clip
+
+        @tf.function(
+            input_signature=[
+                _signature(observation_spec),
+                tf.TensorSpec((None, self.action_dim), tf.float32, name="normal_noise"),
+            ],
+            jit_compile=jit_compile,
+        )
+        def _sample(observation, normal_noise):
+            outputs = self.model(observation, training=False)
+            mean = _output(outputs, "mean", "GaussianPolicy")
+            log_std = _output(outputs, "log_std", "GaussianPolicy")
+            actions = distributions.gaussian_sample(mean, log_std, normal_noise)
+            if do_clip:
+                actions = tf.clip_by_value(actions, low, high)
+            return tf.cast(actions, dtype)
+
+        self._sample = _sample.get_concrete_function()
+        self._observation_dtype = tf.as_dtype(observation_spec.dtype)
+
+    def action(self, observation: np.ndarray) -> np.ndarray:
+        """One sampled action ``[D]`` per observation in the batch (clipped to the bounds if ``clip``)."""
+        noise = self.rng.standard_normal((len(observation), self.action_dim), dtype=np.float32)
+        return self._sample(
+            tf.convert_to_tensor(observation, self._observation_dtype), tf.convert_to_tensor(noise)
+        ).numpy()
+
+
+class ModePolicy:
+    """The most probable action of an actor-critic model, for evaluation.
+
+    Discrete action spec: ``argmax`` of the logits plus the spec's ``minimum``. Box action spec: the
+    mean clipped to the bounds.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        observation_spec: ArraySpec,
+        action_spec: BoundedArraySpec,
+        jit_compile: bool = False,
+    ):
+        self.model = model
+        self.action_spec = action_spec
+        dtype = tf.as_dtype(action_spec.dtype)
+        if isinstance(action_spec, BoundedArraySpec) and action_spec.is_discrete:
+            offset = int(action_spec.minimum)
+
+            def mode(outputs):
+                logits = _output(outputs, "logits", "ModePolicy")
+                return tf.cast(distributions.categorical_mode(logits), dtype) + tf.cast(offset, dtype)
+
+        else:
+            _box(action_spec, "ModePolicy (discrete or Box actions)")
+            low = tf.constant(action_spec.minimum, tf.float32)
+            high = tf.constant(action_spec.maximum, tf.float32)
+
+            def mode(outputs):
+                return tf.cast(tf.clip_by_value(_output(outputs, "mean", "ModePolicy"), low, high), dtype)
+
+        @tf.function(input_signature=[_signature(observation_spec)], jit_compile=jit_compile)
+        def _mode(observation):
+            return mode(self.model(observation, training=False))
+
+        self._mode = _mode.get_concrete_function()
+        self._observation_dtype = tf.as_dtype(observation_spec.dtype)
+
+    def action(self, observation: np.ndarray) -> np.ndarray:
+        """The mode action for each observation in the batch."""
+        return self._mode(tf.convert_to_tensor(observation, self._observation_dtype)).numpy()
+
+
+def actor_policy_from_model(
+    model: keras.Model | str | os.PathLike,
+    observation_spec: ArraySpec,
+    action_spec: BoundedArraySpec,
+) -> ModePolicy:
+    """The greedy evaluation policy (``ModePolicy``) of an actor-critic model or of a ``.keras`` file.
+
+    A path is loaded with ``keras.saving.load_model(path, safe_mode=True)``.
+    """
+    if not isinstance(model, keras.Model):
+        model = keras.saving.load_model(os.fspath(model), safe_mode=True)
+    return ModePolicy(model, observation_spec, action_spec)
