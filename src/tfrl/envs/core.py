@@ -142,3 +142,10 @@ class EnvironmentWrapper(Environment):
     def close(self) -> None:
         """Close the inner environment."""
         self._environment.close()
+
+    def __getattr__(self, name: str):
+        # Reached only when normal lookup fails: methods of an inner wrapper (such as
+        # EpisodeStatistics.pop_finished) stay reachable through outer wrappers.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._environment, name)
