@@ -16,7 +16,10 @@ import numpy as np
 from tfrl.errors import UnsupportedSpaceError
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
-__all__ = ["DuelingHead", "Squeeze", "StateIndependentLogStd", "actor_critic", "mlp_torso", "q_network"]
+__all__ = [
+    "DuelingHead", "ObservationNormalizer", "Squeeze", "StateIndependentLogStd", "actor_critic", "mlp_torso",
+    "q_network", "with_observation_normalizer",
+]
 
 
 def _initializer(seed: int | None, index: int) -> keras.initializers.Initializer:
@@ -238,3 +241,40 @@ def actor_critic(
         log_std = StateIndependentLogStd(action_size, log_std_init, name="log_std")(x)
         outputs = {"mean": policy_head, "log_std": log_std, "value": value}
     return keras.Model(inputs, outputs, name=name)
+
+
+@keras.saving.register_keras_serializable(package="tfrl")
+class ObservationNormalizer(keras.layers.Layer):
+    """Fixed standardization ``clip((x - mean) / sqrt(var + eps), -clip, clip)`` stored in the model.
+
+    Used to bake the running statistics of ``tfrl.envs.normalize.NormalizeObservation`` into a saved
+    policy, so that the policy file plays on raw observations.
+    """
+
+    def __init__(self, mean, variance, clip: float = 10.0, epsilon: float = 1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = np.asarray(mean, np.float32)
+        self.variance = np.asarray(variance, np.float32)
+        self.clip, self.epsilon = float(clip), float(epsilon)
+
+    def call(self, observation):
+        x = keras.ops.cast(observation, "float32")
+        scaled = (x - self.mean) / keras.ops.sqrt(self.variance + self.epsilon)
+        return keras.ops.clip(scaled, -self.clip, self.clip)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mean": self.mean.tolist(), "variance": self.variance.tolist(),
+                "clip": self.clip, "epsilon": self.epsilon}
+
+
+def with_observation_normalizer(
+    model: keras.Model, observation_spec: ArraySpec, mean, variance, clip: float = 10.0, epsilon: float = 1e-8
+) -> keras.Model:
+    """A model that standardizes raw observations with fixed statistics and then applies ``model``."""
+    dtype = observation_spec.dtype if np.issubdtype(observation_spec.dtype, np.number) else np.float32
+    inputs = keras.Input(shape=observation_spec.shape, dtype=str(np.dtype(dtype)), name="raw_observation")
+    normalized = ObservationNormalizer(mean, variance, clip, epsilon, name="observation_normalizer")(inputs)
+    return keras.Model(inputs, model(normalized), name=f"{model.name}_normalized")

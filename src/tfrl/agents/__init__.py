@@ -37,6 +37,9 @@ class AlgorithmInfo:
 
 ALGORITHMS: dict[str, AlgorithmInfo] = {
     "dqn": AlgorithmInfo("dqn", "tfrl.agents.dqn", "DQNConfig", "DQNAgent", "off_policy"),
+    "reinforce": AlgorithmInfo("reinforce", "tfrl.agents.reinforce", "ReinforceConfig", "ReinforceAgent", "on_policy"),
+    "a2c": AlgorithmInfo("a2c", "tfrl.agents.a2c", "A2CConfig", "A2CAgent", "on_policy"),
+    "ppo": AlgorithmInfo("ppo", "tfrl.agents.ppo", "PPOConfig", "PPOAgent", "on_policy"),
 }
 
 

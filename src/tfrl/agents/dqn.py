@@ -153,6 +153,7 @@ class DQNAgent:
         action_spec: BoundedArraySpec,
         total_steps: int,
         seed: int | None = None,
+        num_envs: int = 1,
     ):
         if not isinstance(action_spec, BoundedArraySpec) or not action_spec.is_discrete:
             raise UnsupportedSpaceError(

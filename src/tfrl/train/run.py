@@ -318,9 +318,41 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
 
     module = info.load()
     env = _make_env(env_spec, run_cfg, run_cfg.num_envs, run_cfg.seed)
+    raw_observation_spec = env.observation_spec()
     try:
+        obs_norm, reward_norm = None, None
+        if getattr(agent_cfg, "normalize_observations", False):
+            from tfrl.envs.normalize import NormalizeObservation
+
+            env = obs_norm = NormalizeObservation(env)
+        if getattr(agent_cfg, "normalize_rewards", False):
+            from tfrl.envs.normalize import NormalizeReward
+
+            env = reward_norm = NormalizeReward(env, gamma=agent_cfg.gamma)
+
+        def make_eval_env(num_envs: int, seed: int):
+            eval_env = _make_env(env_spec, run_cfg, num_envs, seed)
+            if obs_norm is not None:
+                from tfrl.envs.normalize import NormalizeObservation
+
+                eval_env = NormalizeObservation(eval_env, stats=obs_norm.stats, update=False)
+            return eval_env
+
+        def normalizer_state() -> dict:
+            return {name: wrapper.state_dict() for name, wrapper in (("obs_norm", obs_norm), ("reward_norm", reward_norm))
+                    if wrapper is not None}
+
+        def saved_model():
+            if obs_norm is None:
+                return agent.policy_model
+            from tfrl.networks import with_observation_normalizer
+
+            return with_observation_normalizer(agent.policy_model, raw_observation_spec, obs_norm.stats.mean,
+                                               obs_norm.stats.var, obs_norm.clip, obs_norm.epsilon)
+
         agent = getattr(module, info.agent_class)(
-            agent_cfg, env.observation_spec(), env.action_spec(), total_steps=run_cfg.total_steps, seed=run_cfg.seed
+            agent_cfg, env.observation_spec(), env.action_spec(), total_steps=run_cfg.total_steps, seed=run_cfg.seed,
+            num_envs=env.num_envs,
         )
         checkpoints = CheckpointManager(run_dir / "checkpoints", keep=run_cfg.keep_checkpoints)
         state, replay = LoopState(), None
@@ -333,6 +365,9 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
                 saved = CheckpointManager.restore(resume_from, agent.checkpoint_items(), replay)
                 state = loop_state_from_dict(saved)
                 agent.load_host_state(saved.get("agent_host", {}))
+                for name, wrapper in (("obs_norm", obs_norm), ("reward_norm", reward_norm)):
+                    if wrapper is not None and name in saved:
+                        wrapper.load_state_dict(saved[name])
             except Exception as exc:  # a torn or unreadable checkpoint
                 raise RunDirError(f"checkpoint {resume_from} cannot be read ({type(exc).__name__}: {exc})") from None
             if verbose:
@@ -343,14 +378,14 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
             def keep_best(step, result):
                 if result.mean > best["mean"]:
                     best["mean"] = result.mean
-                    _save_keras(agent.policy_model, run_dir / "best_policy.keras")
+                    _save_keras(saved_model(), run_dir / "best_policy.keras")
 
-            def context_factory(replay_buffer=None, extra_state=None) -> LoopContext:
+            def context_factory(replay_buffer=None) -> LoopContext:
                 return LoopContext(
                     agent, run_cfg,
-                    make_eval_env=lambda: _make_env(env_spec, run_cfg, run_cfg.eval_episodes, run_cfg.seed + 10_000),
+                    make_eval_env=lambda: make_eval_env(run_cfg.eval_episodes, run_cfg.seed + 10_000),
                     logger=logger, checkpoints=checkpoints, state=state, on_eval=keep_best,
-                    progress_desc=f"{info.name} {env_label}", replay=replay_buffer, extra_state=extra_state,
+                    progress_desc=f"{info.name} {env_label}", replay=replay_buffer, extra_state=normalizer_state,
                 )
 
             if info.loop == "off_policy":
@@ -359,10 +394,10 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
                 from tfrl.train.on_policy import run_on_policy
 
                 state = run_on_policy(agent, agent_cfg, run_cfg, env, context_factory, state)
-            _save_keras(agent.policy_model, run_dir / "policy.keras")
+            _save_keras(saved_model(), run_dir / "policy.keras")
             final = None
             if run_cfg.final_eval_episodes > 0:
-                eval_env = _make_env(env_spec, run_cfg, min(run_cfg.final_eval_episodes, 20), run_cfg.seed + 20_000)
+                eval_env = make_eval_env(min(run_cfg.final_eval_episodes, 20), run_cfg.seed + 20_000)
                 try:
                     final = evaluate_policy(eval_env, agent.greedy_policy, run_cfg.final_eval_episodes,
                                             seed=run_cfg.seed + 200_003)

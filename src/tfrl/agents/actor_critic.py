@@ -1,0 +1,142 @@
+"""What REINFORCE, A2C and PPO share: an actor-critic network and its compiled act and value calls.
+
+``ActorCriticCore`` is used by composition (each agent holds one). Per vector step the host loop
+makes one compiled call, ``act``, which returns the sampled action, its log-probability and the
+critic's value. The sampling noise (uniform for the Gumbel-max trick on categorical actions,
+standard normal for Gaussian ones) is drawn on the host from a seeded NumPy generator and passed
+in, so a seed fixes every action and the graph holds no random-generator state.
+
+Stored actions are the *raw* samples: zero-based indices for discrete actions and the unclipped
+Gaussian sample for continuous ones (their log-probabilities are exact); the environment gets the
+index plus the action spec's ``minimum``, or the sample clipped to the action bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfrl import distributions
+from tfrl.errors import UnsupportedSpaceError
+from tfrl.networks import actor_critic
+from tfrl.policies import ModePolicy
+from tfrl.specs import ArraySpec, BoundedArraySpec
+
+__all__ = ["ActorCriticCore", "check_action_spec"]
+
+
+def check_action_spec(action_spec: ArraySpec, algorithm: str) -> None:
+    """Refuse action specs that neither a categorical nor a diagonal Gaussian head can handle."""
+    discrete = isinstance(action_spec, BoundedArraySpec) and action_spec.is_discrete
+    box = (
+        isinstance(action_spec, BoundedArraySpec)
+        and len(action_spec.shape) == 1
+        and np.issubdtype(action_spec.dtype, np.floating)
+        and np.all(np.isfinite(action_spec.minimum))
+        and np.all(np.isfinite(action_spec.maximum))
+    )
+    if not (discrete or box):
+        raise UnsupportedSpaceError(
+            f"{algorithm} supports Discrete actions and 1-D Box actions with finite bounds; this environment's "
+            f"actions are {action_spec.shape} {action_spec.dtype}"
+        )
+
+
+class ActorCriticCore:
+    """An actor-critic network with compiled ``act`` and ``value`` calls and a greedy policy."""
+
+    def __init__(
+        self,
+        observation_spec: ArraySpec,
+        action_spec: BoundedArraySpec,
+        hidden_sizes: Sequence[int],
+        shared: bool,
+        activation: str,
+        log_std_init: float,
+        seed: int,
+        jit_compile: bool,
+        algorithm: str,
+    ):
+        check_action_spec(action_spec, algorithm)
+        self.observation_spec, self.action_spec = observation_spec, action_spec
+        self.discrete = action_spec.is_discrete
+        self.model = actor_critic(
+            observation_spec, action_spec, hidden_sizes=hidden_sizes, shared=shared, activation=activation,
+            log_std_init=log_std_init, seed=seed,
+        )
+        self.rng = np.random.default_rng(seed + 1)
+        if self.discrete:
+            self.num_actions = action_spec.num_values
+            self._offset = int(action_spec.minimum)
+            self.stored_action_spec = ArraySpec((), np.int64, name="action_index")
+            self._noise_shape = (self.num_actions,)
+        else:
+            self.stored_action_spec = ArraySpec(action_spec.shape, np.float32, name="raw_action")
+            self._noise_shape = action_spec.shape
+            self._low, self._high = action_spec.minimum, action_spec.maximum
+        obs_sig = tf.TensorSpec((None, *observation_spec.shape), tf.as_dtype(observation_spec.dtype))
+        noise_sig = tf.TensorSpec((None, *self._noise_shape), tf.float32)
+
+        @tf.function(input_signature=[obs_sig, noise_sig], jit_compile=jit_compile)
+        def act(observation, noise):
+            outputs = self.model(observation, training=False)
+            if self.discrete:
+                action = distributions.categorical_sample(outputs["logits"], noise)
+            else:
+                action = distributions.gaussian_sample(outputs["mean"], outputs["log_std"], noise)
+            log_prob, _ = self.log_prob_entropy(outputs, action)
+            return action, log_prob, outputs["value"]
+
+        @tf.function(input_signature=[obs_sig], jit_compile=jit_compile)
+        def value(observation):
+            return self.model(observation, training=False)["value"]
+
+        self._act = act.get_concrete_function()
+        self._value = value.get_concrete_function()
+        self._obs_dtype = obs_sig.dtype
+        self.greedy_policy = ModePolicy(self.model, observation_spec, action_spec, jit_compile=jit_compile)
+
+    def log_prob_entropy(self, outputs: dict, actions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Log-probabilities of raw ``actions`` and the entropies, from the network's outputs (in graph)."""
+        if self.discrete:
+            logits = outputs["logits"]
+            return distributions.categorical_log_prob(logits, actions), distributions.categorical_entropy(logits)
+        log_std = outputs["log_std"]
+        return (distributions.gaussian_log_prob(outputs["mean"], log_std, actions),
+                distributions.gaussian_entropy(log_std))
+
+    def act(self, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Sample actions: ``(env_action, raw_action, log_prob, value)`` as NumPy arrays."""
+        batch = len(observation)
+        if self.discrete:
+            noise = self.rng.random((batch, *self._noise_shape), dtype=np.float32)
+        else:
+            noise = self.rng.standard_normal((batch, *self._noise_shape), dtype=np.float32)
+        action, log_prob, value = self._act(tf.convert_to_tensor(observation, self._obs_dtype), tf.constant(noise))
+        action = action.numpy()
+        if self.discrete:
+            env_action = (action + self._offset).astype(self.action_spec.dtype)
+        else:
+            env_action = np.clip(action, self._low, self._high).astype(self.action_spec.dtype)
+        return env_action, action, log_prob.numpy(), value.numpy()
+
+    def value(self, observation: np.ndarray) -> np.ndarray:
+        """The critic's values of a batch of observations."""
+        return self._value(tf.convert_to_tensor(observation, self._obs_dtype)).numpy()
+
+    @property
+    def policy_model(self) -> keras.Model:
+        """The network saved as the run's policy (``tfrl eval`` plays its mode)."""
+        return self.model
+
+    def host_state(self) -> dict:
+        """JSON-friendly state of the sampling generator."""
+        return {"sample_rng": self.rng.bit_generator.state}
+
+    def load_host_state(self, state: dict) -> None:
+        """Restore what ``host_state`` returned."""
+        if "sample_rng" in state:
+            self.rng.bit_generator.state = state["sample_rng"]
