@@ -1,6 +1,7 @@
-"""Replay storage and return computations.
+"""Replay and rollout storage, and return computations.
 
-``Transition`` and ``UniformReplayBuffer`` (``tfrl.data.replay``) use NumPy only; the return
+``Transition`` and ``UniformReplayBuffer`` (``tfrl.data.replay``) and ``RolloutBuffer``,
+``RolloutBatch``, ``Episode`` and ``episodes`` (``tfrl.data.rollout``) use NumPy only; the return
 functions (``tfrl.data.returns``) use TensorFlow and are imported on first access, so
 ``import tfrl.data`` stays light.
 """
@@ -11,13 +12,48 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from tfrl.data.replay import Transition, UniformReplayBuffer
+from tfrl.data.rollout import Episode, RolloutBatch, RolloutBuffer, episodes
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tfrl.data.returns import discounted_returns, n_step_returns, td_target
+    from tfrl.data.returns import (
+        bootstrapped_returns,
+        discount_and_normalize,
+        discounted_returns,
+        episode_returns,
+        gae,
+        n_step_returns,
+        normalize,
+        td_target,
+    )
 
-__all__ = ["Transition", "UniformReplayBuffer", "discounted_returns", "n_step_returns", "td_target"]
+__all__ = [
+    "Transition",
+    "UniformReplayBuffer",
+    "Episode",
+    "RolloutBatch",
+    "RolloutBuffer",
+    "episodes",
+    "bootstrapped_returns",
+    "discount_and_normalize",
+    "discounted_returns",
+    "episode_returns",
+    "gae",
+    "n_step_returns",
+    "normalize",
+    "td_target",
+]
 
-_LAZY = {"discounted_returns", "n_step_returns", "td_target", "returns"}
+_LAZY = {
+    "bootstrapped_returns",
+    "discount_and_normalize",
+    "discounted_returns",
+    "episode_returns",
+    "gae",
+    "n_step_returns",
+    "normalize",
+    "td_target",
+    "returns",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,19 +8,42 @@ eagerly and inside ``tf.function``.
 
 A plain ``[T, B]`` sequence cannot tell truncation from an ongoing episode (both have
 ``d_t = 1``). When an auto-resetting rollout crosses a truncation, fold the bootstrap into the
-step (``r_t += gamma * V(final observation)`` and ``d_t = 0``) before calling these functions;
-the replay buffer's n-step ``Transition`` handles truncation itself.
+step (``r_t += gamma * V(final observation)`` and ``d_t = 0``) before calling
+``discounted_returns`` or ``n_step_returns``; the replay buffer's n-step ``Transition`` handles
+truncation itself.
+
+The on-policy functions ``gae`` and ``bootstrapped_returns`` take the rollout layout of
+``tfrl.data.rollout`` instead, with an explicit ``last_t`` flag (step ``t`` ended its episode):
+``values`` is ``[T + 1, B]`` and ``values[t + 1]`` is the value of the observation that follows
+step ``t``, which for a LAST step is the episode's final observation. So the recursion stops at
+every episode end, and a truncated end (``last_t = 1``, ``d_t = 1``) still bootstraps from
+``values[t + 1]``. Under auto-reset the row after a LAST step (``valid`` False in the rollout) is
+not a transition: its outputs are meaningless and callers mask them out.
+
+``episode_returns`` and ``discount_and_normalize`` are the REINFORCE returns of whole episodes, and
+``normalize`` standardizes advantages over a mask.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from tfrl.errors import ConfigError
 
-__all__ = ["discounted_returns", "n_step_returns", "td_target"]
+__all__ = [
+    "bootstrapped_returns",
+    "discount_and_normalize",
+    "discounted_returns",
+    "episode_returns",
+    "gae",
+    "n_step_returns",
+    "normalize",
+    "td_target",
+]
 
 
 def _float(x: Any, dtype: tf.DType | None = None) -> tf.Tensor:
@@ -28,6 +51,25 @@ def _float(x: Any, dtype: tf.DType | None = None) -> tf.Tensor:
     if dtype is None:
         dtype = x.dtype if x.dtype.is_floating else tf.float32
     return tf.cast(x, dtype)
+
+
+def _check_values(values: tf.Tensor, rewards: tf.Tensor, name: str) -> tf.Tensor:
+    """``values``, required to have one more row than ``rewards`` (checked statically when both
+    lengths are known, else by an assertion that runs before ``values`` is used)."""
+    steps = rewards.shape[0] if rewards.shape.rank else None
+    rows = values.shape[0] if values.shape.rank else None
+    if steps is not None and rows is not None:
+        if rows != steps + 1:
+            raise ConfigError(
+                f"{name}: values has {rows} rows for {steps} rewards; pass T + 1 values "
+                "(the last one the value of the observation after the rollout)"
+            )
+        return values
+    check = tf.debugging.assert_equal(
+        tf.shape(values)[0], tf.shape(rewards)[0] + 1, message=f"{name}: values needs T + 1 rows for T rewards"
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(values)
 
 
 def discounted_returns(
@@ -116,3 +158,201 @@ def td_target(reward: Any, discount: Any, next_value: Any) -> tf.Tensor:
     """
     reward = _float(reward)
     return reward + _float(discount, reward.dtype) * _float(next_value, reward.dtype)
+
+
+# ---------------------------------------------------------------------- on-policy returns
+
+
+def gae(
+    rewards: Any,
+    values: Any,
+    discounts: Any,
+    lasts: Any,
+    gamma: float | Any,
+    lam: float | Any,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Generalized advantage estimation (Schulman et al. 2016) over an auto-resetting rollout.
+
+    ::
+
+        delta_t = r_t + gamma * d_t * V_{t+1} - V_t
+        A_t     = delta_t + gamma * lam * d_t * (1 - last_t) * A_{t+1},   A_T = 0
+        returns = A + V[:T]
+
+    The recursion stops at every episode end (``last_t = 1``); a truncated end still bootstraps
+    from the final observation's value through ``d_t = 1`` in ``delta_t``, a terminated one
+    (``d_t = 0``) does not. ``lam = 1`` gives ``bootstrapped_returns`` as the returns, ``lam = 0``
+    the one-step TD error as the advantages. Rows whose time step was LAST (the auto-reset rows,
+    ``valid`` False) get meaningless values: mask them out.
+
+    Args:
+        rewards: ``[T, B]`` rewards ``r_t`` (of the time step after row ``t``).
+        values: ``[T + 1, B]``: ``V_t`` of every observation row; ``values[t + 1]`` is the value of
+            the observation that follows row ``t`` (the final observation when ``last_t``), and
+            ``values[T]`` the value of the observation after the rollout.
+        discounts: ``[T, B]`` step discounts ``d_t`` (0 where the episode terminated, 1 otherwise).
+        lasts: ``[T, B]`` bool or 0/1: step ``t`` ended its episode (terminated or truncated).
+        gamma: discount factor.
+        lam: GAE ``lambda`` in ``[0, 1]``.
+
+    Returns:
+        ``(advantages, returns)``, both ``[T, B]``, computed by a reverse ``tf.scan``.
+    """
+    rewards = _float(rewards)
+    dtype = rewards.dtype
+    values = _float(values, dtype)
+    discounts = _float(discounts, dtype)
+    lasts = _float(lasts, dtype)
+    gamma = tf.cast(gamma, dtype)
+    lam = tf.cast(lam, dtype)
+    values = _check_values(values, rewards, "gae")
+    current, following = values[:-1], values[1:]  # any other length than T + 1 fails the arithmetic
+    deltas = rewards + gamma * discounts * following - current
+    carries = gamma * lam * discounts * (1.0 - lasts)
+
+    def step(next_advantage: tf.Tensor, elems: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+        delta, carry = elems
+        return delta + carry * next_advantage
+
+    initial = tf.zeros(tf.shape(rewards)[1:], dtype)
+    advantages = tf.scan(step, (deltas, carries), initializer=initial, reverse=True)
+    return advantages, advantages + current
+
+
+def bootstrapped_returns(
+    rewards: Any,
+    values: Any,
+    discounts: Any,
+    lasts: Any,
+    gamma: float | Any,
+) -> tf.Tensor:
+    """The A2C n-step returns of an auto-resetting rollout, bootstrapped from the critic.
+
+    ::
+
+        R_t = r_t + gamma * d_t * ((1 - last_t) * R_{t+1} + last_t * V_{t+1}),   R_T = V_T
+
+    Each step sums the discounted rewards up to its episode's end or the rollout's end, then
+    bootstraps from the critic at the end of the rollout (``values[T]``) and at a truncation
+    (the final observation's value ``values[t + 1]``), never at a termination (``d_t = 0``).
+    Equals ``gae(..., lam=1)``'s returns. Rows whose time step was LAST (auto-reset rows) get
+    meaningless values: mask them out.
+
+    Args:
+        rewards: ``[T, B]`` rewards ``r_t``.
+        values: ``[T + 1, B]`` values of every observation row (see ``gae``).
+        discounts: ``[T, B]`` step discounts ``d_t``.
+        lasts: ``[T, B]`` bool or 0/1: step ``t`` ended its episode.
+        gamma: discount factor.
+
+    Returns:
+        ``[T, B]`` returns, computed by a reverse ``tf.scan``.
+    """
+    rewards = _float(rewards)
+    dtype = rewards.dtype
+    values = _float(values, dtype)
+    discounts = _float(discounts, dtype)
+    lasts = _float(lasts, dtype)
+    gamma = tf.cast(gamma, dtype)
+    values = _check_values(values, rewards, "bootstrapped_returns")
+
+    def step(next_return: tf.Tensor, elems: tuple[tf.Tensor, ...]) -> tf.Tensor:
+        reward, discount, last, next_value = elems
+        return reward + gamma * discount * ((1.0 - last) * next_return + last * next_value)
+
+    return tf.scan(
+        step,
+        (rewards, discounts, lasts, values[1:]),
+        initializer=values[-1],
+        reverse=True,
+    )
+
+
+def episode_returns(rewards: Any, gamma: float | Any) -> tf.Tensor:
+    """Discounted rewards-to-go of one whole episode: ``G_t = r_t + gamma * G_{t+1}``, ``G_T = 0``.
+
+    Args:
+        rewards: ``[T]`` rewards of the episode's steps.
+        gamma: discount factor.
+
+    Returns:
+        ``[T]`` returns.
+    """
+    rewards = _float(rewards)
+    gamma = tf.cast(gamma, rewards.dtype)
+
+    def step(next_return: tf.Tensor, reward: tf.Tensor) -> tf.Tensor:
+        return reward + gamma * next_return
+
+    return tf.scan(step, rewards, initializer=tf.zeros(tf.shape(rewards)[1:], rewards.dtype), reverse=True)
+
+
+def discount_and_normalize(
+    episodes_rewards: Sequence[Any],
+    gamma: float,
+    eps: float = 1e-8,
+) -> list[np.ndarray]:
+    """REINFORCE returns as in the TensorFlow tutorials: discount, then normalize across episodes.
+
+    Each episode's rewards become rewards-to-go ``G_t = r_t + gamma * G_{t+1}``; then every ``G`` of
+    every episode is standardized together, ``(G - mean) / (std + eps)``, with the mean and the
+    (population) standard deviation over all steps of all episodes. Host-side NumPy, since episodes
+    have different lengths; the inputs are not modified.
+
+    Args:
+        episodes_rewards: one 1-D array of rewards per episode.
+        gamma: discount factor.
+        eps: added to the standard deviation (so equal returns give zeros, not NaN).
+
+    Returns:
+        One float32 array per episode, of the episode's length.
+    """
+    discounted: list[np.ndarray] = []
+    for index, rewards in enumerate(episodes_rewards):
+        rewards = np.asarray(rewards, dtype=np.float64)
+        if rewards.ndim != 1:
+            raise ConfigError(
+                f"discount_and_normalize: episode {index} has rewards of shape {rewards.shape}, expected 1-D"
+            )
+        returns = np.empty_like(rewards)
+        running = 0.0
+        for t in range(rewards.shape[0] - 1, -1, -1):
+            running = rewards[t] + gamma * running
+            returns[t] = running
+        discounted.append(returns)
+    if not discounted:
+        return []
+    flat = np.concatenate(discounted)
+    if flat.size == 0:
+        return [g.astype(np.float32) for g in discounted]
+    mean, std = flat.mean(), flat.std()
+    return [((g - mean) / (std + eps)).astype(np.float32) for g in discounted]
+
+
+def normalize(x: Any, mask: Any | None = None, eps: float = 1e-8) -> tf.Tensor:
+    """Standardize ``x`` over the entries where ``mask`` is true: ``(x - mean) / (std + eps)``.
+
+    ``mean`` and the (population) ``std`` are taken over the masked entries only (every entry
+    when ``mask`` is None); entries outside the mask are set to 0. Used for advantage
+    normalization, with the rollout's ``valid`` as mask.
+
+    Args:
+        x: a tensor of any shape.
+        mask: bool or 0/1 of ``x``'s shape, or None.
+        eps: added to the standard deviation.
+
+    Returns:
+        A tensor of ``x``'s shape and float dtype.
+    """
+    x = _float(x)
+    if mask is None:
+        mean = tf.reduce_mean(x)
+        std = tf.sqrt(tf.reduce_mean(tf.square(x - mean)))
+        return (x - mean) / (std + tf.cast(eps, x.dtype))
+    keep = tf.cast(mask, tf.bool)
+    weights = tf.cast(keep, x.dtype)
+    count = tf.maximum(tf.reduce_sum(weights), tf.ones([], x.dtype))
+    safe = tf.where(keep, x, tf.zeros_like(x))  # garbage (even NaN) outside the mask stays out
+    mean = tf.reduce_sum(safe) / count
+    std = tf.sqrt(tf.reduce_sum(weights * tf.square(safe - mean)) / count)
+    return tf.where(keep, (safe - mean) / (std + tf.cast(eps, x.dtype)), tf.zeros_like(x))
