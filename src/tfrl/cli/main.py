@@ -1,5 +1,8 @@
 """The ``tfrl`` command: ``train``, ``eval``, ``envs`` and ``params``.
 
+``tfrl train ALGO ENV`` trains any algorithm of ``tfrl.agents.ALGORITHMS`` (dqn, reinforce, a2c, ppo)
+with its tuned preset for ENV when one ships in ``tfrl/presets/``.
+
 Bad input (an unknown environment or setting, a missing run directory, an action space an
 algorithm cannot handle) prints one line, ``tfrl: error: ...``, and exits with code 2.
 """
@@ -12,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tfrl.agents import ALGORITHMS
 from tfrl.errors import TfrlError
 
 __all__ = ["main", "build_parser"]
@@ -44,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train an agent in a new run directory, or resume one",
                        description="Train ALGO on ENV, e.g. 'tfrl train dqn CartPole-v1', or continue a run with --resume RUN.")
-    p.add_argument("algo", nargs="?", help="algorithm: dqn")
+    p.add_argument("algo", nargs="?", help=f"algorithm: {', '.join(ALGORITHMS)}")
     p.add_argument("env", nargs="?", help="environment id, e.g. CartPole-v1 ('tfrl envs' lists them)")
     p.add_argument("--steps", type=int, help="environment steps to train for (total_steps)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -66,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("filter", nargs="?", default="", help="show only ids containing this text")
 
     p = sub.add_parser("params", help="list an algorithm's settings with their defaults and meaning")
-    p.add_argument("algo", help="algorithm: dqn")
+    p.add_argument("algo", help=f"algorithm: {', '.join(ALGORITHMS)}")
     p.add_argument("env", nargs="?", help="also show the tuned preset for this environment")
     return parser
 
