@@ -31,8 +31,8 @@ def isolated_costs(seed: int = 0) -> tuple[float, float, float]:
 
     from tfrl.agents.dqn import DQNAgent
     from tfrl.data import Transition
-    from tfrl.train.run import resolve_config
     from tfrl.specs import ArraySpec, BoundedArraySpec
+    from tfrl.train.run import resolve_config
 
     _, cfg, _ = resolve_config("dqn", "CartPole-v1")
     agent = DQNAgent(cfg, ArraySpec((4,), np.float32), BoundedArraySpec((), np.int64, 0, 1), 50_000, seed=seed)

@@ -21,7 +21,6 @@ import math
 import os
 import sys
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,6 +28,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from tfrl.errors import RunDirError
+from tfrl.fileio import atomic_write_text
 
 __all__ = ["METRICS_FILE", "MetricsLogger", "read_metrics", "Progress", "memory_mb"]
 
@@ -53,21 +53,7 @@ def _fmt_cell(value: float) -> str:
     return repr(float(value))
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", newline="", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+_atomic_write_text = atomic_write_text
 
 
 def _rows_to_text(header: list[str], rows: list[list[str]]) -> str:

@@ -6,12 +6,11 @@ Drawn with Matplotlib's object-oriented API on the Agg canvas: no display is nee
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 
+from tfrl.fileio import atomic_path
 from tfrl.logging import METRICS_FILE, read_metrics
 
 __all__ = ["EPISODE_RETURN", "EVAL_MEAN", "EVAL_STD", "smooth", "plot_learning_curve"]
@@ -115,15 +114,6 @@ def plot_learning_curve(
                 ha="center", va="center", fontsize=12, color="0.4", wrap=True)
 
     fmt = out.suffix.lstrip(".").lower()
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{out.suffix}")
-    try:
-        with open(tmp, "xb") as f:
-            fig.savefig(f, format=fmt)
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(out) as tmp, open(tmp, "xb") as f:
+        fig.savefig(f, format=fmt)
     return out

@@ -10,10 +10,9 @@ random-generator state.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
-
-import os
 
 import keras
 import numpy as np

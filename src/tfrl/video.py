@@ -9,12 +9,12 @@ codec problem.
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from tfrl.fileio import atomic_path
 
 __all__ = ["write_video", "annotate"]
 
@@ -57,11 +57,6 @@ def _pad_even(frame: np.ndarray) -> np.ndarray:
     if h % 2 == 0 and w % 2 == 0:
         return frame
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-
-
-def _temp_path(path: Path) -> Path:
-    """A fresh name in the same directory with the same suffix (ffmpeg picks the container by it)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
 
 
 def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: int) -> None:
@@ -107,16 +102,8 @@ def _atomic(
     write: Callable[[Sequence[np.ndarray], Path, int], None], frames: Sequence[np.ndarray], path: Path, fps: int
 ) -> None:
     """Run ``write`` into a temporary file next to ``path``, then move it into place."""
-    tmp = _temp_path(path)
-    try:
+    with atomic_path(path) as tmp:
         write(frames, tmp, fps)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: int = 30) -> Path:

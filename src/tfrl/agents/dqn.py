@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfrl.errors import ConfigError, UnsupportedSpaceError

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from tfrl.errors import ConfigError, RunDirError
+from tfrl.fileio import atomic_path
 from tfrl.specs import ArraySpec, StepType, TimeStep
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -493,25 +494,9 @@ class UniformReplayBuffer:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``state_dict()`` to one ``.npz`` file atomically (temporary file, fsync, rename)."""
-        path = os.fspath(path)
-        tmp = path + ".tmp"
         state = self.state_dict()
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **{key: np.asarray(value) for key, value in state.items()})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        directory = os.path.dirname(os.path.abspath(path))
-        try:
-            fd = os.open(directory, os.O_RDONLY)
-        except OSError:  # pragma: no cover - platforms without directory fds
-            return
-        try:
-            os.fsync(fd)
-        except OSError:  # pragma: no cover
-            pass
-        finally:
-            os.close(fd)
 
     def load(self, path: str | os.PathLike[str]) -> None:
         """Restore the buffer from a file written by ``save``."""

@@ -21,35 +21,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CheckpointManager", "atomic_write_text", "fsync_dir"]
+from tfrl.fileio import atomic_write_text, fsync_dir, fsync_file
+
+__all__ = ["CheckpointManager", "atomic_write_text"]
 
 _NAME = re.compile(r"^step-(\d{9,})$")
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry to disk (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 class CheckpointManager:
@@ -76,12 +52,9 @@ class CheckpointManager:
             replay.save(tmp / "replay.npz")
         with open(tmp / "state.json", "w") as f:
             json.dump({**state, "step": int(step)}, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
         for root, _, files in os.walk(tmp):
             for name in files:
-                with open(Path(root) / name, "rb") as f:
-                    os.fsync(f.fileno())
+                fsync_file(Path(root) / name)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

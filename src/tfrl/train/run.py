@@ -212,11 +212,10 @@ def _new_run_dir(root: Path, algo: str, env_label: str) -> Path:
 
 
 def _save_keras(model, path: Path) -> None:
-    import os
+    from tfrl.fileio import atomic_path
 
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
 
 
 def train(
