@@ -98,7 +98,8 @@ def run_on_policy(agent, config, run, env, context_factory, state: LoopState) ->
             else:
                 time_step = _collect_rollout(agent, env, rollout, time_step, state, context)
                 batch = rollout.as_batch()
-            train_metrics = agent.train(batch, progress=min(state.step / run.total_steps, 1.0))
+            # progress of the run when this batch's collection began: the first update uses the full rate
+            train_metrics = agent.train(batch, progress=min(before / run.total_steps, 1.0))
             state.train_calls += 1
             if context.after_steps(before, lambda: dict(train_metrics)):
                 break
