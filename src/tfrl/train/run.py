@@ -202,13 +202,18 @@ def _versions() -> dict[str, str]:
 
 
 def _new_run_dir(root: Path, algo: str, env_label: str) -> Path:
+    """Create and return a fresh ``<algo>-<env>-<time>[-n]`` directory (``mkdir`` claims it atomically)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = root / f"{algo}-{env_label.replace('/', '_').replace(':', '_')}-{stamp}"
+    root.mkdir(parents=True, exist_ok=True)
     path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
 
 
 def _save_keras(model, path: Path) -> None:

@@ -128,3 +128,10 @@ def test_checkpoint_manager_ignores_torn_and_keeps_newest(tmp_path):
     v.assign(0.0)
     state = CheckpointManager.restore(manager.latest(), {"v": v})
     assert state == {"note": 30, "step": 30} and float(v.numpy()) == 30.0
+
+
+def test_new_run_directories_never_collide(tmp_path):
+    from tfrl.train.run import _new_run_dir
+
+    made = {_new_run_dir(tmp_path, "dqn", "CartPole-v1") for _ in range(5)}
+    assert len(made) == 5 and all(p.is_dir() for p in made)
