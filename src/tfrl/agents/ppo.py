@@ -198,7 +198,6 @@ class PPOAgent:
 
     def _build_train(self, observation_spec: ArraySpec):
         config, core = self.config, self.core
-        variables = core.model.trainable_variables
         obs_dtype = tf.as_dtype(observation_spec.dtype)
         act_spec = core.stored_action_spec
         signature = [
@@ -212,51 +211,59 @@ class PPOAgent:
             tf.TensorSpec((None, None), tf.float32),  # value [T+1, N]
             tf.TensorSpec((None, None), tf.int32),  # permutations [epochs, T*N]
         ]
-        batch_size, num_minibatches = config.batch_size, self._num_minibatches
-
-        @tf.function(input_signature=signature, jit_compile=config.jit_compile)
-        def train(observation, action, reward, discount, last, valid, log_prob, value, permutations):
-            advantages, returns = gae(reward, value, discount, last, config.gamma, config.gae_lambda)
-            steps = tf.shape(reward)[0] * tf.shape(reward)[1]
-            flat = lambda x: tf.reshape(x, tf.concat([[steps], tf.shape(x)[2:]], 0))  # noqa: E731
-            obs = flat(observation[:-1])
-            act, old_logp, old_value = flat(action), flat(log_prob), flat(value[:-1])
-            adv, ret, mask = flat(advantages), flat(returns), flat(valid)
-            totals = tf.zeros([5])
-            count = tf.constant(0.0)
-            epochs_run = tf.constant(0)
-            for epoch in tf.range(config.update_epochs):
-                epoch_kl = tf.constant(0.0)
-                for m in tf.range(num_minibatches):
-                    idx = tf.slice(permutations[epoch], [m * batch_size], [batch_size])
-                    mb_mask = tf.gather(mask, idx)
-                    mb_adv = tf.gather(adv, idx)
-                    if config.normalize_advantages:
-                        mb_adv = _normalize(mb_adv, mb_mask)
-                    with tf.GradientTape() as tape:
-                        outputs = core.model(tf.gather(obs, idx), training=True)
-                        new_logp, entropy = core.log_prob_entropy(outputs, tf.gather(act, idx))
-                        terms = ppo_loss(new_logp, tf.gather(old_logp, idx), mb_adv, outputs["value"],
-                                         tf.gather(old_value, idx), tf.gather(ret, idx), entropy, mb_mask,
-                                         config.clip_coef, config.value_coef, config.entropy_coef,
-                                         config.clip_value_loss)
-                    grads = tape.gradient(terms["loss"], variables)
-                    grads, _ = tf.clip_by_global_norm(grads, config.max_grad_norm)
-                    self.optimizer.apply_gradients(zip(grads, variables))
-                    self.num_updates.assign_add(1)
-                    totals += tf.stack([terms["policy_loss"], terms["value_loss"], terms["entropy"],
-                                        terms["approx_kl"], terms["clip_fraction"]])
-                    count += 1.0
-                    epoch_kl += terms["approx_kl"] / num_minibatches
-                epochs_run += 1
-                if config.target_kl is not None and epoch_kl > config.target_kl:
-                    break
-            variance = masked_mean(tf.square(ret - masked_mean(ret, mask)), mask)
-            residual = masked_mean(tf.square(ret - old_value - masked_mean(ret - old_value, mask)), mask)
-            explained = 1.0 - residual / tf.maximum(variance, 1e-8)
-            return tf.concat([totals / tf.maximum(count, 1.0), [explained, tf.cast(epochs_run, tf.float32)]], 0)
-
+        train = tf.function(self.update, input_signature=signature, jit_compile=config.jit_compile)
         return train.get_concrete_function(), [s.dtype for s in signature]
+
+    def update(self, observation, action, reward, discount, last, valid, log_prob, value, permutations) -> tf.Tensor:
+        """The PPO update as a TensorFlow function of a time-major rollout (call it inside a ``tf.function``).
+
+        ``observation`` and ``value`` are ``[T+1, N, ...]``, the other rollout arrays ``[T, N, ...]``,
+        ``permutations`` ``[update_epochs, T*N]`` int32. Returns the mean policy loss, value loss,
+        entropy, approximate KL and clip fraction, the explained variance and the epochs run. The host
+        loop's ``train`` and the compiled loops both run this one function.
+        """
+        config, core = self.config, self.core
+        variables = core.model.trainable_variables
+        batch_size, num_minibatches = config.batch_size, self._num_minibatches
+        advantages, returns = gae(reward, value, discount, last, config.gamma, config.gae_lambda)
+        steps = tf.shape(reward)[0] * tf.shape(reward)[1]
+        flat = lambda x: tf.reshape(x, tf.concat([[steps], tf.shape(x)[2:]], 0))  # noqa: E731
+        obs = flat(observation[:-1])
+        act, old_logp, old_value = flat(action), flat(log_prob), flat(value[:-1])
+        adv, ret, mask = flat(advantages), flat(returns), flat(valid)
+        totals = tf.zeros([5])
+        count = tf.constant(0.0)
+        epochs_run = tf.constant(0)
+        for epoch in tf.range(config.update_epochs):
+            epoch_kl = tf.constant(0.0)
+            for m in tf.range(num_minibatches):
+                idx = tf.slice(permutations[epoch], [m * batch_size], [batch_size])
+                mb_mask = tf.gather(mask, idx)
+                mb_adv = tf.gather(adv, idx)
+                if config.normalize_advantages:
+                    mb_adv = _normalize(mb_adv, mb_mask)
+                with tf.GradientTape() as tape:
+                    outputs = core.model(tf.gather(obs, idx), training=True)
+                    new_logp, entropy = core.log_prob_entropy(outputs, tf.gather(act, idx))
+                    terms = ppo_loss(new_logp, tf.gather(old_logp, idx), mb_adv, outputs["value"],
+                                     tf.gather(old_value, idx), tf.gather(ret, idx), entropy, mb_mask,
+                                     config.clip_coef, config.value_coef, config.entropy_coef,
+                                     config.clip_value_loss)
+                grads = tape.gradient(terms["loss"], variables)
+                grads, _ = tf.clip_by_global_norm(grads, config.max_grad_norm)
+                self.optimizer.apply_gradients(zip(grads, variables))
+                self.num_updates.assign_add(1)
+                totals += tf.stack([terms["policy_loss"], terms["value_loss"], terms["entropy"],
+                                    terms["approx_kl"], terms["clip_fraction"]])
+                count += 1.0
+                epoch_kl += terms["approx_kl"] / num_minibatches
+            epochs_run += 1
+            if config.target_kl is not None and epoch_kl > config.target_kl:
+                break
+        variance = masked_mean(tf.square(ret - masked_mean(ret, mask)), mask)
+        residual = masked_mean(tf.square(ret - old_value - masked_mean(ret - old_value, mask)), mask)
+        explained = 1.0 - residual / tf.maximum(variance, 1e-8)
+        return tf.concat([totals / tf.maximum(count, 1.0), [explained, tf.cast(epochs_run, tf.float32)]], 0)
 
     def train(self, batch, progress: float = 0.0) -> dict[str, float]:
         """One PPO update on a ``RolloutBatch``; ``progress`` in [0, 1] anneals the learning rate."""
