@@ -118,6 +118,14 @@ class LoopContext:
             self._returns.append(record.episode_return)
             self._lengths.append(record.length)
 
+    def record_summary(self, return_sum: float, length_sum: float, count: int) -> None:
+        """Count ``count`` finished episodes known only by their summed returns and lengths (compiled loops)."""
+        if count <= 0:
+            return
+        self.state.episodes += count
+        self._returns.extend([return_sum / count] * count)
+        self._lengths.extend([length_sum / count] * count)
+
     def evaluate(self) -> EvalResult:
         """Play ``eval_episodes`` greedy episodes, log them and update the best and solved marks."""
         state, run = self.state, self.run
