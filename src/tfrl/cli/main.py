@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="environment steps to train for (total_steps)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--num-envs", type=int, help="parallel training environments")
+    p.add_argument("--backend", choices=["sync", "async", "tf"],
+                   help="training environments: Gymnasium in this process (sync), in workers (async), or "
+                        "TF-native with the compiled loop (tf, ppo only)")
     p.add_argument("--set", dest="assignments", action="append", metavar="KEY=VALUE", default=[],
                    help="override a setting; repeatable ('tfrl params ALGO' lists the keys)")
     p.add_argument("--config", help="YAML file of settings (flat key: value)")
@@ -80,7 +83,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tfrl.errors import ConfigError
 
     overrides = parse_assignments(args.assignments)
-    for flag, key in (("steps", "total_steps"), ("seed", "seed"), ("num_envs", "num_envs")):
+    for flag, key in (("steps", "total_steps"), ("seed", "seed"), ("num_envs", "num_envs"), ("backend", "backend")):
         value = getattr(args, flag)
         if value is not None:
             overrides[key] = value

@@ -42,8 +42,9 @@ class RunConfig:
     """Parallel training environments (a Gymnasium vector environment)."""
     seed: int = 0
     """Seed of environment resets, exploration, replay sampling and network initialisation."""
-    backend: Literal["sync", "async"] = "sync"
-    """Vector environment back-end: 'sync' steps in this process, 'async' in worker processes."""
+    backend: Literal["sync", "async", "tf"] = "sync"
+    """Training environments: 'sync' (Gymnasium, this process), 'async' (Gymnasium, worker processes) or
+    'tf' (TF-native environments and the compiled loop, for ppo; evaluation still plays Gymnasium)."""
     max_episode_steps: int | None = None
     """Truncate episodes after this many steps (None keeps the environment's own limit)."""
     eval_every: int = 5_000
@@ -71,7 +72,7 @@ class RunConfig:
         checks = [
             (self.total_steps >= 1, "total_steps must be >= 1"),
             (self.num_envs >= 1, "num_envs must be >= 1"),
-            (self.backend in ("sync", "async"), "backend must be 'sync' or 'async'"),
+            (self.backend in ("sync", "async", "tf"), "backend must be 'sync', 'async' or 'tf'"),
             (self.max_episode_steps is None or self.max_episode_steps >= 1, "max_episode_steps must be >= 1"),
             (self.eval_every >= 0, "eval_every must be >= 0"),
             (self.eval_episodes >= 1, "eval_episodes must be >= 1"),
@@ -305,10 +306,20 @@ def resume(run_dir: str | Path, total_steps: int | None = None, verbose: bool = 
     return _execute(info, env_spec, record["env"], run_cfg, agent_cfg, run_dir, resume_from=latest, verbose=verbose)
 
 
-def _make_env(env: Any, run_cfg: RunConfig, num_envs: int, seed: int, render_mode: str | None = None):
+def _make_env(env: Any, run_cfg: RunConfig, num_envs: int, seed: int, render_mode: str | None = None,
+              training: bool = False):
+    """A Gymnasium-backed environment for evaluation, or the training environment when ``training``."""
     from tfrl import envs
 
     backend = run_cfg.backend if num_envs > 1 else "sync"
+    if run_cfg.backend == "tf":
+        if training:
+            from tfrl.envs.native import make_native
+
+            if not isinstance(env, str):
+                raise ConfigError("backend 'tf' needs the id of a TF-native environment, not a Python environment")
+            return make_native(env, num_envs=num_envs, seed=seed, max_episode_steps=run_cfg.max_episode_steps)
+        backend = "sync"  # evaluation always plays the Gymnasium environment
     return envs.make(env, num_envs=num_envs, seed=seed, backend=backend,
                      max_episode_steps=run_cfg.max_episode_steps, render_mode=render_mode)
 
@@ -321,7 +332,9 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
     from tfrl.train.loop import LoopContext, LoopState, loop_state_from_dict
 
     module = info.load()
-    env = _make_env(env_spec, run_cfg, run_cfg.num_envs, run_cfg.seed)
+    if run_cfg.backend == "tf" and info.name != "ppo":
+        raise ConfigError(f"backend 'tf' (the compiled loop) trains ppo; {info.name} uses backend 'sync' or 'async'")
+    env = _make_env(env_spec, run_cfg, run_cfg.num_envs, run_cfg.seed, training=True)
     raw_observation_spec = env.observation_spec()
     try:
         obs_norm, reward_norm = None, None
@@ -394,6 +407,13 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
 
             if info.loop == "off_policy":
                 state = run_off_policy(agent, agent_cfg, run_cfg, env, context_factory, state, buffer=replay)
+            elif run_cfg.backend == "tf":
+                from tfrl.envs.native import native_env
+                from tfrl.train.compiled import run_compiled_on_policy
+
+                native = native_env(env_label, max_episode_steps=run_cfg.max_episode_steps)
+                state = run_compiled_on_policy(agent, agent_cfg, run_cfg, native, context_factory, state,
+                                               jit_compile=agent_cfg.jit_compile)
             else:
                 from tfrl.train.on_policy import run_on_policy
 
