@@ -140,11 +140,19 @@ def _saved_env(record: dict[str, Any]) -> Any:
     return obj
 
 
-def preset_path(algo: str, env_id: str) -> Path | None:
-    """The packaged preset ``<algo>-<env_id>.yaml`` (with ``/`` in ids as ``_``), if there is one."""
-    name = f"{algo}-{env_id.replace('/', '_')}.yaml"
-    candidate = resources.files("tfrl").joinpath("presets", name)
-    return Path(str(candidate)) if candidate.is_file() else None
+def preset_path(algo: str, env_id: str, backend: str | None = None) -> Path | None:
+    """The packaged preset ``<algo>-<env_id>[-<backend>].yaml`` (``/`` in ids as ``_``), if there is one.
+
+    A backend-specific preset (``ppo-CartPole-v1-tf.yaml`` for the compiled loop) wins over the plain one.
+    """
+    names = [f"{algo}-{env_id.replace('/', '_')}.yaml"]
+    if backend:
+        names.insert(0, f"{algo}-{env_id.replace('/', '_')}-{backend}.yaml")
+    for name in names:
+        candidate = resources.files("tfrl").joinpath("presets", name)
+        if candidate.is_file():
+            return Path(str(candidate))
+    return None
 
 
 def resolve_config(
@@ -157,12 +165,14 @@ def resolve_config(
     """Merge defaults, the preset, a YAML file and overrides into ``(RunConfig, agent config, preset)``."""
     info = get_algorithm(algo)
     agent_type = info.config_type()
-    preset = preset_path(info.name, env_id) if use_preset else None
+    user_file = load_yaml(config_file) if config_file is not None else None
+    backend = (overrides or {}).get("backend") or (user_file or {}).get("backend")
+    preset = preset_path(info.name, env_id, backend) if use_preset else None
     layers: list[tuple[str, dict[str, Any]]] = []
     if preset is not None:
         layers.append((f"preset {preset.name}", load_yaml(preset)))
-    if config_file is not None:
-        layers.append((f"config file {config_file}", load_yaml(config_file)))
+    if user_file is not None:
+        layers.append((f"config file {config_file}", user_file))
     layers.append(("overrides", dict(overrides or {})))
     run_keys = {f.name for f in dataclasses.fields(RunConfig)}
     agent_keys = {f.name for f in dataclasses.fields(agent_type)}
