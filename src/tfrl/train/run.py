@@ -256,6 +256,8 @@ def train(
         algo, env_label, config, {**(overrides or {}), **settings}, use_preset=use_preset
     )
     info = get_algorithm(algo)
+    if run_cfg.backend == "tf" and info.name != "ppo":
+        raise ConfigError(f"backend 'tf' (the compiled loop) trains ppo; {info.name} uses backend 'sync' or 'async'")
     run_dir = Path(run_dir) if run_dir is not None else _new_run_dir(Path(runs_root), info.name, env_label)
     if (run_dir / "config.yaml").exists():
         raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or choose another --run-dir")
@@ -342,8 +344,6 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
     from tfrl.train.loop import LoopContext, LoopState, loop_state_from_dict
 
     module = info.load()
-    if run_cfg.backend == "tf" and info.name != "ppo":
-        raise ConfigError(f"backend 'tf' (the compiled loop) trains ppo; {info.name} uses backend 'sync' or 'async'")
     env = _make_env(env_spec, run_cfg, run_cfg.num_envs, run_cfg.seed, training=True)
     raw_observation_spec = env.observation_spec()
     try:
