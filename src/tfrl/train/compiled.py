@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numpy as np
 import tensorflow as tf
 
 from tfrl import distributions
@@ -24,7 +23,7 @@ from tfrl.errors import ConfigError
 from tfrl.specs import StepType
 from tfrl.train.loop import LoopContext, LoopState
 
-__all__ = ["Carry", "CompiledPPO", "run_compiled_on_policy"]
+__all__ = ["Carry", "CompiledPPO", "build_iteration", "run_compiled_on_policy"]
 
 
 class Carry(NamedTuple):
@@ -37,112 +36,153 @@ class Carry(NamedTuple):
     counter: tf.Tensor
 
 
+def build_iteration(agent, env, num_envs: int, seed: int, total_steps: int):
+    """One PPO training iteration on a native environment, as a graph function, and its first carry.
+
+    Returns ``(one_iteration, carry)`` where ``one_iteration(carry, steps_done) -> (carry, metrics,
+    stats)``: ``metrics`` are ``agent.METRICS`` and ``stats`` is ``[env steps, finished-episode return
+    sum, finished-episode length sum, finished episodes]``.
+    """
+    config = agent.config
+    if getattr(config, "normalize_observations", False) or getattr(config, "normalize_rewards", False):
+        raise ConfigError("the compiled loop (backend 'tf') does not normalize observations or rewards yet; "
+                          "set normalize_observations=false and normalize_rewards=false")
+    core = agent.core
+    discrete = core.discrete
+    noise_shape = [num_envs, core.num_actions] if discrete else [num_envs, *core.action_spec.shape]
+    low = None if discrete else tf.constant(core.action_spec.minimum, tf.float32)
+    high = None if discrete else tf.constant(core.action_spec.maximum, tf.float32)
+    num_steps, epochs = config.num_steps, config.update_epochs
+    size = config.num_steps * num_envs
+    lr0 = float(config.learning_rate)
+    seed_t = tf.constant(int(seed), tf.int64)
+
+    def key(counter, stream):
+        return tf.stack([seed_t * 1_000_003 + stream, counter])
+
+    def one_iteration(carry: Carry, steps_done):
+        f32 = tf.float32
+        obs_ta = tf.TensorArray(f32, size=num_steps + 1)
+        act_ta = tf.TensorArray(core.stored_action_spec.dtype, size=num_steps)
+        reward_ta, discount_ta, last_ta = (tf.TensorArray(f32, size=num_steps) for _ in range(3))
+        valid_ta, logp_ta = tf.TensorArray(f32, size=num_steps), tf.TensorArray(f32, size=num_steps)
+        value_ta = tf.TensorArray(f32, size=num_steps + 1)
+        env_state, time_step = carry.env_state, carry.time_step
+        ep_return, ep_length, counter = carry.episode_return, carry.episode_length, carry.counter
+        finished_return, finished_length, finished = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+        for t in tf.range(num_steps):
+            observation = tf.cast(time_step.observation, f32)
+            outputs = core.model(observation, training=False)
+            if discrete:
+                noise = tf.random.stateless_uniform(noise_shape, key(counter, 1))
+                action = distributions.categorical_sample(outputs["logits"], noise)
+                env_action = action
+            else:
+                noise = tf.random.stateless_normal(noise_shape, key(counter, 2))
+                action = distributions.gaussian_sample(outputs["mean"], outputs["log_std"], noise)
+                env_action = tf.clip_by_value(action, low, high)
+            log_prob, _ = core.log_prob_entropy(outputs, action)
+            env_state, next_step = env.step(env_state, env_action)
+            valid = tf.not_equal(time_step.step_type, int(StepType.LAST))
+            last = tf.equal(next_step.step_type, int(StepType.LAST))
+            obs_ta = obs_ta.write(t, observation)
+            act_ta = act_ta.write(t, action)
+            reward_ta = reward_ta.write(t, next_step.reward)
+            discount_ta = discount_ta.write(t, next_step.discount)
+            last_ta = last_ta.write(t, tf.cast(last, f32))
+            valid_ta = valid_ta.write(t, tf.cast(valid, f32))
+            logp_ta = logp_ta.write(t, log_prob)
+            value_ta = value_ta.write(t, outputs["value"])
+            ep_return = tf.where(valid, ep_return + next_step.reward, 0.0)
+            ep_length = tf.where(valid, ep_length + 1.0, 0.0)
+            finished_return += tf.reduce_sum(tf.where(last, ep_return, 0.0))
+            finished_length += tf.reduce_sum(tf.where(last, ep_length, 0.0))
+            finished += tf.reduce_sum(tf.cast(last, f32))
+            time_step = next_step
+            counter += 1
+        final_observation = tf.cast(time_step.observation, f32)
+        obs_ta = obs_ta.write(num_steps, final_observation)
+        value_ta = value_ta.write(num_steps, core.model(final_observation, training=False)["value"])
+        valid_all = valid_ta.stack()
+        permutations = tf.argsort(tf.random.stateless_uniform([epochs, size], key(counter, 3)), axis=-1)
+        if config.anneal_lr:
+            progress = tf.cast(steps_done, f32) / float(total_steps)
+            agent.optimizer.learning_rate.assign(lr0 * tf.maximum(1.0 - progress, 0.0))
+        metrics = agent.update(obs_ta.stack(), act_ta.stack(), reward_ta.stack(), discount_ta.stack(),
+                               last_ta.stack(), valid_all, logp_ta.stack(), value_ta.stack(),
+                               tf.cast(permutations, tf.int32))
+        carry = Carry(env_state, time_step, ep_return, ep_length, counter + 1)
+        stats = tf.stack([tf.reduce_sum(valid_all), finished_return, finished_length, finished])
+        return carry, metrics, stats
+
+    env_state, time_step = env.reset(int(seed), num_envs)
+    zeros = tf.zeros([num_envs], tf.float32)
+    return one_iteration, Carry(env_state, time_step, zeros, zeros, tf.constant(0, tf.int64))
+
+
 class CompiledPPO:
-    """Runs PPO iterations on a native environment inside one compiled function per call."""
+    """Trains K independent PPO agents (K seeds) on a native environment, one compiled call for all.
 
-    def __init__(self, agent, env, num_envs: int, seed: int, total_steps: int, jit_compile: bool = True):
-        config = agent.config
-        if getattr(config, "normalize_observations", False) or getattr(config, "normalize_rewards", False):
-            raise ConfigError("the compiled loop (backend 'tf') does not normalize observations or rewards yet; "
-                              "set normalize_observations=false and normalize_rewards=false")
-        self.agent, self.env, self.num_envs, self.seed = agent, env, num_envs, int(seed)
-        self.total_steps = int(total_steps)
-        self.steps_per_iteration = config.num_steps * num_envs
-        core = agent.core
-        discrete = core.discrete
-        noise_shape = [num_envs, core.num_actions] if discrete else [num_envs, *core.action_spec.shape]
-        low = None if discrete else tf.constant(core.action_spec.minimum, tf.float32)
-        high = None if discrete else tf.constant(core.action_spec.maximum, tf.float32)
-        num_steps, epochs = config.num_steps, config.update_epochs
-        size = self.steps_per_iteration
-        lr0 = float(config.learning_rate)
-        seed_t = tf.constant(self.seed, tf.int64)
+    Each agent has its own network, optimizer, environments and random keys; the compiled function
+    runs ``iterations`` iterations of every still-active agent (an agent that has stopped passes its
+    carry through unchanged), the way PureJaxRL maps one training function over seeds.
+    """
 
-        def key(counter, stream):
-            return tf.stack([seed_t * 1_000_003 + stream, counter])
+    def __init__(self, agents: list, env, num_envs: int, seeds: list[int], total_steps: int,
+                 jit_compile: bool = True):
+        if len(agents) != len(seeds) or not agents:
+            raise ValueError("give one seed per agent")
+        self.agents = list(agents)
+        self.steps_per_iteration = agents[0].config.num_steps * num_envs
+        built = [build_iteration(a, env, num_envs, s, total_steps) for a, s in zip(agents, seeds)]
+        iterations_fns = [b[0] for b in built]
+        self.carries = [b[1] for b in built]
+        num_metrics = len(agents[0].METRICS)
 
-        def one_iteration(carry: Carry, steps_done):
-            f32 = tf.float32
-            obs_ta = tf.TensorArray(f32, size=num_steps + 1)
-            act_ta = tf.TensorArray(core.stored_action_spec.dtype, size=num_steps)
-            reward_ta, discount_ta, last_ta = (tf.TensorArray(f32, size=num_steps) for _ in range(3))
-            valid_ta, logp_ta = tf.TensorArray(f32, size=num_steps), tf.TensorArray(f32, size=num_steps)
-            value_ta = tf.TensorArray(f32, size=num_steps + 1)
-            env_state, time_step = carry.env_state, carry.time_step
-            ep_return, ep_length, counter = carry.episode_return, carry.episode_length, carry.counter
-            finished_return, finished_length, finished = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
-            for t in tf.range(num_steps):
-                observation = tf.cast(time_step.observation, f32)
-                outputs = core.model(observation, training=False)
-                if discrete:
-                    noise = tf.random.stateless_uniform(noise_shape, key(counter, 1))
-                    action = distributions.categorical_sample(outputs["logits"], noise)
-                    env_action = action
-                else:
-                    noise = tf.random.stateless_normal(noise_shape, key(counter, 2))
-                    action = distributions.gaussian_sample(outputs["mean"], outputs["log_std"], noise)
-                    env_action = tf.clip_by_value(action, low, high)
-                log_prob, _ = core.log_prob_entropy(outputs, action)
-                env_state, next_step = self.env.step(env_state, env_action)
-                valid = tf.not_equal(time_step.step_type, int(StepType.LAST))
-                last = tf.equal(next_step.step_type, int(StepType.LAST))
-                obs_ta = obs_ta.write(t, observation)
-                act_ta = act_ta.write(t, action)
-                reward_ta = reward_ta.write(t, next_step.reward)
-                discount_ta = discount_ta.write(t, next_step.discount)
-                last_ta = last_ta.write(t, tf.cast(last, f32))
-                valid_ta = valid_ta.write(t, tf.cast(valid, f32))
-                logp_ta = logp_ta.write(t, log_prob)
-                value_ta = value_ta.write(t, outputs["value"])
-                ep_return = tf.where(valid, ep_return + next_step.reward, 0.0)
-                ep_length = tf.where(valid, ep_length + 1.0, 0.0)
-                finished_return += tf.reduce_sum(tf.where(last, ep_return, 0.0))
-                finished_length += tf.reduce_sum(tf.where(last, ep_length, 0.0))
-                finished += tf.reduce_sum(tf.cast(last, f32))
-                time_step = next_step
-                counter += 1
-            final_observation = tf.cast(time_step.observation, f32)
-            obs_ta = obs_ta.write(num_steps, final_observation)
-            value_ta = value_ta.write(num_steps, core.model(final_observation, training=False)["value"])
-            valid_all = valid_ta.stack()
-            permutations = tf.argsort(tf.random.stateless_uniform([epochs, size], key(counter, 3)), axis=-1)
-            if config.anneal_lr:
-                progress = tf.cast(steps_done, f32) / float(self.total_steps)
-                agent.optimizer.learning_rate.assign(lr0 * tf.maximum(1.0 - progress, 0.0))
-            metrics = agent.update(obs_ta.stack(), act_ta.stack(), reward_ta.stack(), discount_ta.stack(),
-                                   last_ta.stack(), valid_all, logp_ta.stack(), value_ta.stack(),
-                                   tf.cast(permutations, tf.int32))
-            carry = Carry(env_state, time_step, ep_return, ep_length, counter + 1)
-            stats = tf.stack([tf.reduce_sum(valid_all), finished_return, finished_length, finished])
-            return carry, metrics, stats
+        def run(carries, steps_done, iterations, active):
+            out_carries, out_metrics, out_stats = [], [], []
+            for k, one_iteration in enumerate(iterations_fns):
+                def train_k(carry=carries[k], k=k, one_iteration=one_iteration):
+                    metric_sum = tf.zeros([num_metrics])
+                    stats_sum = tf.zeros([4])
+                    for _ in tf.range(iterations):
+                        carry, metrics, stats = one_iteration(carry, steps_done[k] + tf.cast(stats_sum[0], tf.int64))
+                        metric_sum += metrics
+                        stats_sum += stats
+                    return carry, metric_sum / tf.cast(tf.maximum(iterations, 1), tf.float32), stats_sum
 
-        def run(carry: Carry, steps_done, iterations):
-            metric_sum = tf.zeros([len(agent.METRICS)])
-            stats_sum = tf.zeros([4])
-            for _ in tf.range(iterations):
-                carry, metrics, stats = one_iteration(carry, steps_done + tf.cast(stats_sum[0], tf.int64))
-                metric_sum += metrics
-                stats_sum += stats
-            return carry, metric_sum / tf.cast(tf.maximum(iterations, 1), tf.float32), stats_sum
+                def skip_k(carry=carries[k]):
+                    return carry, tf.zeros([num_metrics]), tf.zeros([4])
+
+                carry, metrics, stats = tf.cond(active[k], train_k, skip_k)
+                out_carries.append(carry)
+                out_metrics.append(metrics)
+                out_stats.append(stats)
+            return out_carries, tf.stack(out_metrics), tf.stack(out_stats)
 
         self._run = tf.function(run, jit_compile=jit_compile, reduce_retracing=True)
-        env_state, time_step = env.reset(self.seed, num_envs)
-        zeros = tf.zeros([num_envs], tf.float32)
-        self.carry = Carry(env_state, time_step, zeros, zeros, tf.constant(0, tf.int64))
 
     def iterations_for(self, steps: int) -> int:
         """Iterations that take about ``steps`` environment steps (at least one)."""
         return max(1, math.ceil(steps / self.steps_per_iteration))
 
-    def run(self, steps_done: int, iterations: int) -> tuple[dict[str, float], np.ndarray]:
-        """Run ``iterations`` training iterations; returns the mean update metrics and the summed
-        ``[env steps, finished-episode return sum, length sum, finished episodes]``."""
-        self.carry, metrics, stats = self._run(self.carry, tf.constant(steps_done, tf.int64),
-                                               tf.constant(iterations, tf.int32))
-        values = metrics.numpy()
-        out = {f"losses/{name}": float(v) for name, v in zip(self.agent.METRICS, values)}
-        out["charts/learning_rate"] = float(self.agent.optimizer.learning_rate.numpy())
-        return out, stats.numpy()
+    def run(self, steps_done: list[int], iterations: int, active: list[bool] | None = None):
+        """Run ``iterations`` iterations of every active agent.
+
+        Returns one ``(metrics dict, stats)`` per agent; ``stats`` is ``[env steps, finished-episode
+        return sum, length sum, finished episodes]`` (zeros for an inactive agent).
+        """
+        active = [True] * len(self.agents) if active is None else list(active)
+        self.carries, metrics, stats = self._run(
+            self.carries, tf.constant(steps_done, tf.int64), tf.constant(iterations, tf.int32),
+            tf.constant(active, tf.bool),
+        )
+        results = []
+        for agent, values, stat in zip(self.agents, metrics.numpy(), stats.numpy()):
+            out = {f"losses/{name}": float(v) for name, v in zip(agent.METRICS, values)}
+            out["charts/learning_rate"] = float(agent.optimizer.learning_rate.numpy())
+            results.append((out, stat))
+        return results
 
 
 def run_compiled_on_policy(agent, config, run, env, context_factory, state: LoopState,
@@ -156,13 +196,13 @@ def run_compiled_on_policy(agent, config, run, env, context_factory, state: Loop
     if not hasattr(agent, "update"):
         raise ConfigError("the compiled loop (backend 'tf') trains ppo; use the host loop (backend 'sync') for "
                           f"{type(agent).__name__}")
-    compiled = CompiledPPO(agent, env, run.num_envs, run.seed + state.step, run.total_steps, jit_compile)
+    compiled = CompiledPPO([agent], env, run.num_envs, [run.seed + state.step], run.total_steps, jit_compile)
     context: LoopContext = context_factory()
     per_call = compiled.iterations_for(run.log_every)
     try:
         while state.step < run.total_steps:
             remaining = compiled.iterations_for(run.total_steps - state.step)
-            metrics, stats = compiled.run(state.step, min(per_call, remaining))
+            [(metrics, stats)] = compiled.run([state.step], min(per_call, remaining))
             before = state.step
             state.step += int(stats[0])
             state.train_calls += 1
