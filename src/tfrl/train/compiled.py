@@ -14,6 +14,7 @@ counter carried between calls, so a seed fixes the run.
 from __future__ import annotations
 
 import math
+import time
 from typing import NamedTuple
 
 import tensorflow as tf
@@ -199,10 +200,16 @@ def run_compiled_on_policy(agent, config, run, env, context_factory, state: Loop
     compiled = CompiledPPO([agent], env, run.num_envs, [run.seed + state.step], run.total_steps, jit_compile)
     context: LoopContext = context_factory()
     per_call = compiled.iterations_for(run.log_every)
+    first_call = True
     try:
         while state.step < run.total_steps:
             remaining = compiled.iterations_for(run.total_steps - state.step)
-            [(metrics, stats)] = compiled.run([state.step], min(per_call, remaining))
+            started = time.perf_counter()
+            # the first call runs one iteration, so its time is mostly tracing and compilation
+            [(metrics, stats)] = compiled.run([state.step], 1 if first_call else min(per_call, remaining))
+            if first_call:
+                metrics["charts/first_call_seconds"] = time.perf_counter() - started
+                first_call = False
             before = state.step
             state.step += int(stats[0])
             state.train_calls += 1
