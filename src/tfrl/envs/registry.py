@@ -152,6 +152,39 @@ def _make_single(
     return env
 
 
+NATIVE_BACKEND = "tf"
+"""The ``make`` backend of the TF-native environments (``tfrl.envs.native``)."""
+
+
+def _make_native(
+    env: EnvLike,
+    num_envs: int,
+    seed: int | None,
+    max_episode_steps: int | None,
+    action_repeat: int,
+    render_mode: str | None,
+    env_kwargs: Mapping[str, Any] | None,
+) -> EpisodeStatistics:
+    """``make`` for ``backend="tf"``; imports TensorFlow (through ``tfrl.envs.native``) only now."""
+    from tfrl.envs.native import NATIVE_ENV_IDS, make_native
+
+    if not isinstance(env, str) or env not in NATIVE_ENV_IDS:
+        raise ConfigError(
+            f"backend='tf' needs one of the TF-native environment ids {', '.join(NATIVE_ENV_IDS)}; "
+            f"got {env_id_of(env) if not isinstance(env, str) else env!r}. "
+            f"Use backend='sync' or 'async' for other environments"
+        )
+    unsupported = {
+        "action_repeat": action_repeat != 1,
+        "render_mode": render_mode is not None,
+        "env_kwargs": bool(env_kwargs),
+    }
+    for name, given in unsupported.items():
+        if given:
+            raise ConfigError(f"{name} is not supported by backend='tf' (TF-native {env}); leave it at its default")
+    return make_native(env, num_envs=num_envs, seed=seed, max_episode_steps=max_episode_steps)
+
+
 def make(
     env: EnvLike,
     num_envs: int = 1,
@@ -171,7 +204,9 @@ def make(
             sync backend; closing the ``Environment`` closes it).
         num_envs: number of envs in the batch.
         seed: seed of the first ``reset()``; env ``i`` gets ``seed + i``.
-        backend: ``"sync"`` or ``"async"`` (one process per env).
+        backend: ``"sync"`` or ``"async"`` (one process per env), or ``"tf"`` for the TF-native
+            version of ``CartPole-v1``, ``MountainCar-v0``, ``Acrobot-v1`` or ``Pendulum-v1``
+            (``tfrl.envs.native``: one compiled TensorFlow call steps the whole batch).
         max_episode_steps: truncate episodes after this many steps (counted after action repeat);
             for a registered id it replaces the registered limit. None keeps the registered limit.
         action_repeat: repeat each action this many times, summing the rewards.
@@ -182,6 +217,8 @@ def make(
         The environment wrapped in ``EpisodeStatistics``.
     """
     num_envs = _positive_int("num_envs", num_envs)
+    if backend == NATIVE_BACKEND:
+        return _make_native(env, num_envs, seed, max_episode_steps, action_repeat, render_mode, env_kwargs)
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     action_repeat = _positive_int("action_repeat", action_repeat)
