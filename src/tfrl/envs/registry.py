@@ -92,7 +92,7 @@ def env_id_of(env: EnvLike | Environment) -> str:
     elif isinstance(env, Environment):
         while isinstance(env, EnvironmentWrapper):
             env = env.environment
-        name = env.env_id if isinstance(env, GymnasiumEnvironment) else type(env).__name__
+        name = getattr(env, "env_id", None) or type(env).__name__
     elif isinstance(env, gymnasium.Env):
         name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
     else:
@@ -220,7 +220,7 @@ def make(
     if backend == NATIVE_BACKEND:
         return _make_native(env, num_envs, seed, max_episode_steps, action_repeat, render_mode, env_kwargs)
     if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        raise ConfigError(f"unknown backend {backend!r}; valid backends: {', '.join((*BACKENDS, NATIVE_BACKEND))}")
     action_repeat = _positive_int("action_repeat", action_repeat)
     if max_episode_steps is not None:
         max_episode_steps = _positive_int("max_episode_steps", max_episode_steps)
