@@ -24,7 +24,7 @@ from tfrl.errors import ConfigError
 from tfrl.specs import StepType
 from tfrl.train.loop import LoopContext, LoopState
 
-__all__ = ["Carry", "CompiledPPO", "build_iteration", "run_compiled_on_policy"]
+__all__ = ["Carry", "CompiledPPO", "build_iteration", "run_compiled_on_policy", "run_compiled_seeds"]
 
 
 class Carry(NamedTuple):
@@ -194,30 +194,48 @@ def run_compiled_on_policy(agent, config, run, env, context_factory, state: Loop
     host logs, evaluates (on the Gymnasium twin) and checkpoints between calls exactly as the host
     loops do.
     """
-    if not hasattr(agent, "update"):
-        raise ConfigError("the compiled loop (backend 'tf') trains ppo; use the host loop (backend 'sync') for "
-                          f"{type(agent).__name__}")
-    compiled = CompiledPPO([agent], env, run.num_envs, [run.seed + state.step], run.total_steps, jit_compile)
-    context: LoopContext = context_factory()
+    return run_compiled_seeds([agent], run, env, [context_factory], [state], [run.seed + state.step],
+                              jit_compile=jit_compile)[0]
+
+
+def run_compiled_seeds(agents: list, run, env, context_factories: list, states: list[LoopState],
+                       seeds: list[int], jit_compile: bool = True) -> list[LoopState]:
+    """Train K PPO agents (K seeds) together: one compiled call advances all that are still running.
+
+    Each agent keeps its own ``LoopContext`` (its own run directory, logs, evaluations and
+    checkpoints), so every seed's curve is an ordinary run; an agent stops at ``total_steps`` or when
+    its evaluation reaches the target with ``stop_at_target``, while the others go on.
+    """
+    for agent in agents:
+        if not hasattr(agent, "update"):
+            raise ConfigError("the compiled loop (backend 'tf') trains ppo; use the host loop (backend 'sync') for "
+                              f"{type(agent).__name__}")
+    compiled = CompiledPPO(agents, env, run.num_envs, seeds, run.total_steps, jit_compile)
+    contexts: list[LoopContext] = [factory() for factory in context_factories]
     per_call = compiled.iterations_for(run.log_every)
-    first_call, timing = True, {}
+    active = [state.step < run.total_steps for state in states]
+    timing: dict[str, float] = {}
     try:
-        while state.step < run.total_steps:
-            remaining = compiled.iterations_for(run.total_steps - state.step)
+        while any(active):
+            remaining = min(compiled.iterations_for(run.total_steps - s.step) for s, a in zip(states, active) if a)
             started = time.perf_counter()
             # the first call runs one iteration, so its time is mostly tracing and compilation
-            [(metrics, stats)] = compiled.run([state.step], 1 if first_call else min(per_call, remaining))
-            if first_call:
+            results = compiled.run([s.step for s in states], 1 if not timing else min(per_call, remaining), active)
+            if not timing:
                 timing["charts/first_call_seconds"] = time.perf_counter() - started
-                first_call = False
-            metrics.update(timing)
-            before = state.step
-            state.step += int(stats[0])
-            state.train_calls += 1
-            if stats[3] > 0:
-                context.record_summary(float(stats[1]), float(stats[2]), int(stats[3]))
-            if context.after_steps(before, lambda: dict(metrics)):
-                break
+            for k, (metrics, stats) in enumerate(results):
+                if not active[k]:
+                    continue
+                state, context = states[k], contexts[k]
+                before = state.step
+                state.step += int(stats[0])
+                state.train_calls += 1
+                if stats[3] > 0:
+                    context.record_summary(float(stats[1]), float(stats[2]), int(stats[3]))
+                row = {**metrics, **timing}
+                if context.after_steps(before, lambda row=row: row) or state.step >= run.total_steps:
+                    active[k] = False
     finally:
-        context.close()
-    return state
+        for context in contexts:
+            context.close()
+    return states
