@@ -1,4 +1,4 @@
-"""Learning test of the compiled loop: PPO on TF-native CartPole-v1, evaluated on Gymnasium's CartPole-v1."""
+"""Learning tests of the compiled loops: PPO and DQN on TF-native CartPole-v1, evaluated on Gymnasium's CartPole-v1."""
 
 from __future__ import annotations
 
@@ -15,6 +15,14 @@ def test_compiled_ppo_on_native_cartpole_reaches_475(tmp_path, seed):
     assert result.first_solved_step is not None, result  # the preset's budget is 300k steps
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_dqn_on_native_cartpole_reaches_475(tmp_path, seed):
+    result = train("dqn", "CartPole-v1", runs_root=tmp_path, seed=seed, backend="tf", tensorboard=False,
+                   final_eval_episodes=0, verbose=False)
+    assert result.first_solved_step is not None, result  # the preset's budget is 100k steps
+
+
 def test_compiled_loop_refuses_algorithms_it_does_not_run(tmp_path):
     with pytest.raises(ConfigError, match="backend 'tf'"):
-        train("dqn", "CartPole-v1", run_dir=tmp_path / "r", backend="tf", total_steps=100, verbose=False)
+        train("a2c", "CartPole-v1", run_dir=tmp_path / "r", backend="tf", total_steps=100, verbose=False)
+    assert not (tmp_path / "r").exists()

@@ -12,7 +12,9 @@ The math is three pure functions of tensors:
 
 ``DQNAgent`` holds the networks, the optimizer and one compiled ``train`` function that runs
 ``G`` gradient steps in a single call on a stack of ``G`` batches ``[G, B, ...]``, updating the
-target network every ``target_update_interval`` gradient steps inside the graph. Dueling is only
+target network every ``target_update_interval`` gradient steps inside the graph. Each of those steps
+is ``DQNAgent.gradient_step``, a TensorFlow function of one batch that the compiled loop for TF-native
+environments (``tfrl.train.compiled_dqn``) calls too. Dueling is only
 a different network (``tfrl.networks.q_network(dueling=True)``); Double DQN only a different target.
 """
 
@@ -197,37 +199,43 @@ class DQNAgent:
             tf.TensorSpec((None, None), tf.float32),
             tf.TensorSpec((None, None, *obs_shape), obs_dtype),
         ]
-        online_vars = self.q_network.trainable_variables
-        target_vars = self.target_network.trainable_variables
-        offset = self._offset
-
-        def gradient_step(observation, action, reward, discount, next_observation):
-            next_q_target = self.target_network(next_observation, training=False)
-            next_q_online = self.q_network(next_observation, training=False) if config.double_dqn else None
-            targets = q_targets(reward, discount, next_q_target, next_q_online)
-            with tf.GradientTape() as tape:
-                q_values = self.q_network(observation, training=True)
-                loss = td_loss(q_values, action - offset, targets, config.loss)
-            grads = tape.gradient(loss, online_vars)
-            grad_norm = tf.linalg.global_norm(grads)
-            if config.max_grad_norm is not None:
-                grads, _ = tf.clip_by_global_norm(grads, config.max_grad_norm, use_norm=grad_norm)
-            self.optimizer.apply_gradients(zip(grads, online_vars))
-            self.num_updates.assign_add(1)
-            if tf.equal(self.num_updates % config.target_update_interval, 0):
-                update_target(online_vars, target_vars, config.tau)
-            return loss, tf.reduce_mean(tf.reduce_max(q_values, axis=-1)), grad_norm
 
         @tf.function(input_signature=signature, jit_compile=config.jit_compile)
         def train(observation, action, reward, discount, next_observation):
             steps = tf.shape(reward)[0]
             totals = tf.zeros([3], tf.float32)
             for i in tf.range(steps):
-                stats = gradient_step(observation[i], action[i], reward[i], discount[i], next_observation[i])
+                stats = self.gradient_step(observation[i], action[i], reward[i], discount[i], next_observation[i])
                 totals += tf.stack(stats)
             return totals / tf.cast(tf.maximum(steps, 1), tf.float32)
 
         return train.get_concrete_function(), [s.dtype for s in signature]
+
+    def gradient_step(self, observation, action, reward, discount, next_observation) -> tuple[tf.Tensor, ...]:
+        """One gradient step on a batch ``[B, ...]`` (call it inside a ``tf.function``).
+
+        ``action`` is in the environment's action dtype and range; ``discount`` is the whole bootstrap
+        multiplier ``gamma**m * d``. Updates the target network when ``num_updates`` reaches a multiple
+        of ``target_update_interval``. Returns the TD loss, the mean max-Q and the gradient norm before
+        clipping. The host loop's compiled ``train`` and the compiled loop both run this one function.
+        """
+        config = self.config
+        online_vars = self.q_network.trainable_variables
+        next_q_target = self.target_network(next_observation, training=False)
+        next_q_online = self.q_network(next_observation, training=False) if config.double_dqn else None
+        targets = q_targets(reward, discount, next_q_target, next_q_online)
+        with tf.GradientTape() as tape:
+            q_values = self.q_network(observation, training=True)
+            loss = td_loss(q_values, action - self._offset, targets, config.loss)
+        grads = tape.gradient(loss, online_vars)
+        grad_norm = tf.linalg.global_norm(grads)
+        if config.max_grad_norm is not None:
+            grads, _ = tf.clip_by_global_norm(grads, config.max_grad_norm, use_norm=grad_norm)
+        self.optimizer.apply_gradients(zip(grads, online_vars))
+        self.num_updates.assign_add(1)
+        if tf.equal(self.num_updates % config.target_update_interval, 0):
+            update_target(online_vars, self.target_network.trainable_variables, config.tau)
+        return loss, tf.reduce_mean(tf.reduce_max(q_values, axis=-1)), grad_norm
 
     def train(self, batch) -> dict[str, float]:
         """Run ``G`` gradient steps on a ``Transition`` of arrays shaped ``[G, B, ...]``.

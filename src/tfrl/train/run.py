@@ -29,6 +29,9 @@ from tfrl.agents import get_algorithm
 from tfrl.config import apply_overrides, load_yaml, to_dict
 from tfrl.errors import ConfigError, RunDirError, closest
 
+COMPILED_ALGORITHMS = ("ppo", "dqn")
+"""Algorithms that backend 'tf' (TF-native environments and a compiled loop) trains."""
+
 __all__ = ["RunConfig", "RunResult", "train", "resume", "evaluate_run", "preset_path", "resolve_config"]
 
 
@@ -44,7 +47,7 @@ class RunConfig:
     """Seed of environment resets, exploration, replay sampling and network initialisation."""
     backend: Literal["sync", "async", "tf"] = "sync"
     """Training environments: 'sync' (Gymnasium, this process), 'async' (Gymnasium, worker processes) or
-    'tf' (TF-native environments and the compiled loop, for ppo; evaluation still plays Gymnasium)."""
+    'tf' (TF-native environments and the compiled loop, for ppo and dqn; evaluation still plays Gymnasium)."""
     max_episode_steps: int | None = None
     """Truncate episodes after this many steps (None keeps the environment's own limit)."""
     eval_every: int = 5_000
@@ -64,7 +67,8 @@ class RunConfig:
     keep_checkpoints: int = 3
     """Checkpoints kept on disk (the newest)."""
     save_replay: bool = True
-    """Save the replay buffer with each checkpoint, so that a resumed run continues with it."""
+    """Save the replay buffer with each checkpoint, so that a resumed run continues with it (host loops only:
+    backend 'tf' keeps its replay buffer in the graph and does not save it)."""
     tensorboard: bool = True
     """Write TensorBoard event files next to metrics.csv."""
 
@@ -256,8 +260,9 @@ def train(
         algo, env_label, config, {**(overrides or {}), **settings}, use_preset=use_preset
     )
     info = get_algorithm(algo)
-    if run_cfg.backend == "tf" and info.name != "ppo":
-        raise ConfigError(f"backend 'tf' (the compiled loop) trains ppo; {info.name} uses backend 'sync' or 'async'")
+    if run_cfg.backend == "tf" and info.name not in COMPILED_ALGORITHMS:
+        raise ConfigError(f"backend 'tf' (the compiled loop) trains {' and '.join(COMPILED_ALGORITHMS)}; "
+                          f"{info.name} uses backend 'sync' or 'async'")
     run_dir = Path(run_dir) if run_dir is not None else _new_run_dir(Path(runs_root), info.name, env_label)
     if (run_dir / "config.yaml").exists():
         raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or choose another --run-dir")
@@ -337,6 +342,13 @@ def _make_env(env: Any, run_cfg: RunConfig, num_envs: int, seed: int, render_mod
 
 
 def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resume_from: Path | None, verbose: bool):
+    """Build the environment and agent, restore a checkpoint if resuming, and run the algorithm's loop.
+
+    Loops: the off-policy host loop with a host replay buffer (dqn), the on-policy host loop, or with
+    backend 'tf' the compiled loops on the TF-native environment (``run_compiled_off_policy`` for dqn,
+    ``run_compiled_on_policy`` for ppo). The compiled DQN loop keeps its replay buffer in the graph: no
+    host buffer is created, ``save_replay`` does not apply, and a resumed run starts with an empty buffer.
+    """
     from tfrl.logging import MetricsLogger
     from tfrl.plotting import plot_learning_curve
     from tfrl.train.checkpoint import CheckpointManager
@@ -383,8 +395,8 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
         )
         checkpoints = CheckpointManager(run_dir / "checkpoints", keep=run_cfg.keep_checkpoints)
         state, replay = LoopState(), None
-        if info.loop == "off_policy":
-            from tfrl.train.off_policy import make_replay_buffer, run_off_policy
+        if info.loop == "off_policy" and run_cfg.backend != "tf":
+            from tfrl.train.off_policy import make_replay_buffer
 
             replay = make_replay_buffer(agent_cfg, env, run_cfg.seed)
         if resume_from is not None:
@@ -415,7 +427,16 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
                     progress_desc=f"{info.name} {env_label}", replay=replay_buffer, extra_state=normalizer_state,
                 )
 
-            if info.loop == "off_policy":
+            if info.loop == "off_policy" and run_cfg.backend == "tf":
+                from tfrl.envs.native import native_env
+                from tfrl.train.compiled_dqn import run_compiled_off_policy
+
+                native = native_env(env_label, max_episode_steps=run_cfg.max_episode_steps)
+                state = run_compiled_off_policy(agent, agent_cfg, run_cfg, native, context_factory, state,
+                                                jit_compile=agent_cfg.jit_compile)
+            elif info.loop == "off_policy":
+                from tfrl.train.off_policy import run_off_policy
+
                 state = run_off_policy(agent, agent_cfg, run_cfg, env, context_factory, state, buffer=replay)
             elif run_cfg.backend == "tf":
                 from tfrl.envs.native import native_env

@@ -1,0 +1,269 @@
+"""The compiled off-policy loop: TF-native environments, an in-graph replay buffer and DQN in one ``tf.function``.
+
+The "Anakin" layout (see ``tfrl.train.compiled``) for DQN: one call from Python runs many vector steps
+of ``N`` native environments (a graph; the training phases inside it are compiled with XLA). Each vector step acts epsilon-greedily in the graph, stores the
+transitions in ``GraphReplayBuffer`` (ring storage held in ``tf.Variable``s), and, on the host
+loop's schedule, runs gradient steps on uniformly sampled batches. The host only logs, evaluates and
+checkpoints between calls.
+
+The schedule is the host loop's (``tfrl.train.off_policy``), step for step: uniform random actions
+while fewer than ``learning_starts`` environment steps were taken, epsilon decaying linearly from the
+start over ``exploration_fraction * total_steps`` steps, and, once ``learning_starts`` is reached,
+``gradient_steps`` gradient steps for every ``train_freq`` environment steps (summed over the
+environments; the first training phase runs once however many phases are due). A gradient step is
+``DQNAgent.gradient_step``, the function the host loop's compiled ``train`` runs, and it updates the
+target network every ``target_update_interval`` gradient steps. Environment steps count transitions:
+the auto-reset step after a LAST step is neither counted nor stored.
+
+Coin flips, random actions and replay indices come from stateless random ops keyed by the run's
+seed and a counter carried between calls, so a seed fixes the run.
+
+Only 1-step targets (``n_step=1``). The replay buffer lives in the graph and is not checkpointed
+(``save_replay`` does not apply): a resumed run starts with an empty buffer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tfrl.errors import ConfigError
+from tfrl.specs import ArraySpec, BoundedArraySpec, StepType
+from tfrl.train.compiled import Carry
+from tfrl.train.loop import LoopContext, LoopState
+
+__all__ = ["GraphReplayBuffer", "CompiledDQN", "run_compiled_off_policy"]
+
+_SEED_STRIDE = 1_000_003
+_COIN, _RANDOM_ACTION, _REPLAY = 1, 2, 3
+
+
+class GraphReplayBuffer:
+    """Uniform replay of 1-step transitions in ``tf.Variable``s, written and sampled inside a ``tf.function``.
+
+    Ring storage of ``capacity`` rows shared by all environments: ``observation``, ``action``,
+    ``reward``, ``discount`` (the step's own: 0 when the episode terminated, 1 otherwise) and
+    ``next_observation``. ``add`` takes one row per environment and stores only the valid ones (the
+    rows whose acting time step was not LAST, i.e. not an auto-reset step), packed one after
+    another from ``position``, so that every row below ``size`` is a real transition and sampling
+    is one uniform draw in ``[0, size)``. Skipped rows are written to an extra scratch row (index
+    ``capacity``) that is never read, which keeps every shape static for XLA.
+    """
+
+    def __init__(self, capacity: int, observation_spec: ArraySpec, action_spec: BoundedArraySpec, num_envs: int):
+        if num_envs > capacity:
+            raise ConfigError(f"buffer_size ({capacity}) must be >= num_envs ({num_envs}) for the compiled loop")
+        self.capacity, self.num_envs = int(capacity), int(num_envs)
+        rows = self.capacity + 1  # the last row takes the writes of skipped rows
+
+        def variable(shape, dtype, name):
+            return tf.Variable(tf.zeros([rows, *shape], dtype), trainable=False, name=f"replay_{name}")
+
+        obs_shape, obs_dtype = tuple(observation_spec.shape), tf.as_dtype(observation_spec.dtype)
+        self.observation = variable(obs_shape, obs_dtype, "observation")
+        self.action = variable(tuple(action_spec.shape), tf.as_dtype(action_spec.dtype), "action")
+        self.reward = variable((), tf.float32, "reward")
+        self.discount = variable((), tf.float32, "discount")
+        self.next_observation = variable(obs_shape, obs_dtype, "next_observation")
+        self.position = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="replay_position")
+        """Row that the next valid transition is written to."""
+        self.size = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="replay_size")
+        """Rows filled (at most ``capacity``)."""
+
+    @property
+    def fields(self) -> tuple[tf.Variable, ...]:
+        """The storage variables, in the order ``add`` and ``sample`` use."""
+        return self.observation, self.action, self.reward, self.discount, self.next_observation
+
+    def add(self, observation, action, reward, discount, next_observation, valid) -> tf.Tensor:
+        """Store the valid rows of a batch of ``N`` transitions; returns how many were stored (int64)."""
+        valid = tf.convert_to_tensor(valid, tf.bool)
+        count = tf.cast(valid, tf.int64)
+        offsets = tf.cumsum(count, exclusive=True)
+        rows = tf.where(valid, (self.position + offsets) % self.capacity, tf.constant(self.capacity, tf.int64))
+        rows = rows[:, None]
+        values = (observation, action, reward, discount, next_observation)
+        for var, value in zip(self.fields, values):
+            var.scatter_nd_update(rows, tf.cast(value, var.dtype))
+        added = tf.reduce_sum(count)
+        self.position.assign((self.position + added) % self.capacity)
+        self.size.assign(tf.minimum(self.size + added, self.capacity))
+        return added
+
+    def sample_indices(self, key: tf.Tensor, batch_size: int) -> tf.Tensor:
+        """``batch_size`` row indices drawn uniformly from ``[0, size)`` with the stateless ``key``."""
+        return tf.random.stateless_uniform([batch_size], key, minval=tf.constant(0, tf.int64),
+                                           maxval=tf.maximum(self.size.read_value(), 1), dtype=tf.int64)
+
+    def sample(self, key: tf.Tensor, batch_size: int, gamma: float) -> tuple[tf.Tensor, ...]:
+        """A uniform batch ``(observation, action, reward, discount, next_observation)``.
+
+        The returned ``discount`` is the bootstrap multiplier ``gamma * d`` of a 1-step target.
+        """
+        rows = self.sample_indices(key, batch_size)
+        observation, action, reward, discount, next_observation = (tf.gather(v, rows) for v in self.fields)
+        return observation, action, reward, gamma * discount, next_observation
+
+    def numpy(self) -> dict[str, np.ndarray]:
+        """The filled rows ``[0, size)`` as NumPy arrays (for tests and inspection)."""
+        size = int(self.size.numpy())
+        names = ("observation", "action", "reward", "discount", "next_observation")
+        return {name: var.numpy()[:size] for name, var in zip(names, self.fields)}
+
+
+class CompiledDQN:
+    """Runs DQN on a native environment: collection, replay and gradient steps in one compiled call.
+
+    ``jit_compile`` applies to the training phase (the ``gradient_steps`` batches sampled and learned
+    from after a vector step), a nested ``tf.function``; the collection loop around it is a graph.
+    """
+
+    def __init__(self, agent, env, num_envs: int, seed: int, total_steps: int, jit_compile: bool = True):
+        config = agent.config
+        if config.n_step != 1:
+            raise ConfigError(f"the compiled loop (backend 'tf') supports 1-step targets only (n_step=1), "
+                              f"got n_step={config.n_step}; use backend 'sync' for n-step DQN")
+        self.agent, self.env, self.num_envs, self.seed = agent, env, int(num_envs), int(seed)
+        self.total_steps = int(total_steps)
+        action_spec = agent.action_spec
+        self.buffer = GraphReplayBuffer(config.buffer_size, agent.observation_spec, action_spec, num_envs)
+        act_dtype = tf.as_dtype(action_spec.dtype)
+        low, high = int(action_spec.minimum), int(action_spec.maximum)
+        schedule = agent.policy.epsilon
+        eps_start, eps_end, eps_duration = float(schedule.start), float(schedule.end), int(schedule.duration)
+        learning_starts, train_freq = int(config.learning_starts), int(config.train_freq)
+        gradient_steps, batch_size, gamma = int(config.gradient_steps), int(config.batch_size), float(config.gamma)
+        seed_t = tf.constant(self.seed, tf.int64)
+        buffer, n = self.buffer, self.num_envs
+
+        def key(counter, stream):
+            return tf.stack([seed_t * _SEED_STRIDE + stream, counter])
+
+        def epsilon(step):
+            if eps_duration == 0:
+                return tf.constant(eps_end, tf.float32)
+            frac = tf.minimum(tf.cast(step, tf.float32) / eps_duration, 1.0)
+            return eps_start + frac * (eps_end - eps_start)
+
+        def act(observation, step, counter):
+            q_values = agent.q_network(observation, training=False)
+            greedy = tf.cast(tf.argmax(q_values, axis=-1), act_dtype) + tf.cast(low, act_dtype)
+            random_action = tf.random.stateless_uniform([n], key(counter, _RANDOM_ACTION), minval=low,
+                                                        maxval=high + 1, dtype=tf.int64)
+            eps = tf.where(step < learning_starts, 1.0, epsilon(step))
+            explore = tf.random.stateless_uniform([n], key(counter, _COIN)) < eps
+            return tf.where(explore, tf.cast(random_action, act_dtype), greedy)
+
+        def train_phase(num_steps, counter):
+            metric_sum = tf.zeros([3], tf.float32)
+            for i in tf.range(num_steps):
+                batch = buffer.sample(key(counter + i, _REPLAY), batch_size, gamma)
+                metric_sum += tf.stack(agent.gradient_step(*batch))
+            return metric_sum
+
+        train_phase = tf.function(train_phase, jit_compile=jit_compile)
+
+        def run(carry: Carry, step, train_calls, vector_steps):
+            f32 = tf.float32
+            env_state, time_step = carry.env_state, carry.time_step
+            ep_return, ep_length, counter = carry.episode_return, carry.episode_length, carry.counter
+            metric_sum = tf.zeros([3], f32)
+            updates = tf.constant(0, tf.int64)
+            finished_return, finished_length, finished = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+            for _ in tf.range(vector_steps):
+                observation = time_step.observation
+                action = act(observation, step, counter)
+                counter += 1
+                env_state, next_step = self.env.step(env_state, action)
+                valid = tf.not_equal(time_step.step_type, int(StepType.LAST))
+                step += buffer.add(observation, action, next_step.reward, next_step.discount,
+                                   next_step.observation, valid)
+                last = tf.equal(next_step.step_type, int(StepType.LAST))
+                ep_return = tf.where(valid, ep_return + next_step.reward, 0.0)
+                ep_length = tf.where(valid, ep_length + 1.0, 0.0)
+                finished_return += tf.reduce_sum(tf.where(last, ep_return, 0.0))
+                finished_length += tf.reduce_sum(tf.where(last, ep_length, 0.0))
+                finished += tf.reduce_sum(tf.cast(last, f32))
+                time_step = next_step
+
+                # The host loop's schedule (tfrl.train.off_policy.run_off_policy), phase for phase.
+                phases = step // train_freq - train_calls
+                phases = tf.where(tf.logical_and(train_calls == 0, phases > 0), tf.constant(1, tf.int64), phases)
+                train_now = tf.logical_and(step >= learning_starts, phases > 0)
+                num_steps = tf.where(train_now, phases * gradient_steps, tf.zeros_like(phases))
+                if num_steps > 0:
+                    metric_sum += train_phase(num_steps, counter)
+                    counter += num_steps
+                    updates += num_steps
+                train_calls = tf.where(train_now, step // train_freq, train_calls)
+            carry = Carry(env_state, time_step, ep_return, ep_length, counter)
+            metrics = metric_sum / tf.cast(tf.maximum(updates, 1), f32)
+            stats = tf.stack([finished_return, finished_length, finished])
+            return carry, step, train_calls, metrics, updates, stats
+
+        # XLA compiles the training phase only. The collection loop runs as a TensorFlow graph: XLA on
+        # the CPU runs the native environments' many small elementwise ops about 10x slower than the
+        # graph executor (about 3 ms against 0.23 ms per vector step of 32 CartPoles here).
+        self._run = tf.function(run, reduce_retracing=True)
+        env_state, time_step = env.reset(self.seed, num_envs)
+        zeros = tf.zeros([num_envs], tf.float32)
+        self.carry = Carry(env_state, time_step, zeros, zeros, tf.constant(0, tf.int64))
+
+    def vector_steps_for(self, steps: int) -> int:
+        """Vector steps that take about ``steps`` environment steps (at least one)."""
+        return max(1, math.ceil(steps / self.num_envs))
+
+    def run(self, step: int, train_calls: int, vector_steps: int):
+        """Run ``vector_steps`` steps of all environments from environment step ``step``.
+
+        Returns ``(step, train_calls, metrics, updates, stats)``: the new counters, the mean loss,
+        max-Q and gradient norm of the call's ``updates`` gradient steps (None if there were none) and
+        ``[finished-episode return sum, length sum, finished episodes]``.
+        """
+        self.carry, new_step, calls, metrics, updates, stats = self._run(
+            self.carry, tf.constant(step, tf.int64), tf.constant(train_calls, tf.int64),
+            tf.constant(vector_steps, tf.int32))
+        updates = int(updates.numpy())
+        out = None
+        if updates > 0:
+            loss, q_mean, grad_norm = (float(v) for v in metrics.numpy())
+            out = {"losses/td_loss": loss, "losses/q_values": q_mean, "losses/grad_norm": grad_norm}
+        return int(new_step.numpy()), int(calls.numpy()), out, updates, stats.numpy()
+
+
+def run_compiled_off_policy(agent, config, run, env, context_factory, state: LoopState,
+                            jit_compile: bool = True) -> LoopState:
+    """Train a DQN ``agent`` on the native ``env`` from ``state.step`` to ``run.total_steps``.
+
+    Each compiled call runs up to the next multiple of ``log_every`` environment steps (of
+    ``eval_every`` if smaller, so that no evaluation is skipped); the host logs, evaluates (on the Gymnasium twin) and
+    checkpoints between calls as the host loops do. The replay buffer is in the graph and is not
+    saved with checkpoints.
+    """
+    if not hasattr(agent, "gradient_step"):
+        raise ConfigError("the compiled off-policy loop (backend 'tf') trains dqn; use the host loop "
+                          f"(backend 'sync') for {type(agent).__name__}")
+    compiled = CompiledDQN(agent, env, run.num_envs, run.seed + state.step, run.total_steps, jit_compile)
+    context: LoopContext = context_factory()
+    interval = min(run.log_every, run.eval_every) if run.eval_every > 0 else run.log_every
+    metrics: dict[str, float] = {}
+    try:
+        while state.step < run.total_steps:
+            # Up to the next multiple of the interval; auto-reset steps do not count, so a call can
+            # fall a few steps short, and the next one is short.
+            goal = min((state.step // interval + 1) * interval, run.total_steps)
+            before = state.step
+            state.step, state.train_calls, new_metrics, _, stats = compiled.run(
+                state.step, state.train_calls, compiled.vector_steps_for(goal - state.step))
+            if new_metrics is not None:
+                metrics = new_metrics
+            if stats[2] > 0:
+                context.record_summary(float(stats[0]), float(stats[1]), int(stats[2]))
+            step = state.step
+            if context.after_steps(before, lambda: {**metrics, "charts/epsilon": agent.policy.epsilon(step)}):
+                break
+    finally:
+        context.close()
+    return state
