@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("env", nargs="?", help="environment id, e.g. CartPole-v1 ('tfrl envs' lists them)")
     p.add_argument("--steps", type=int, help="environment steps to train for (total_steps)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                   help="train one run per seed under RUN_DIR/seed-S (with --backend tf and ppo, all in one compiled loop)")
     p.add_argument("--num-envs", type=int, help="parallel training environments")
     p.add_argument("--backend", choices=["sync", "async", "tf"],
                    help="training environments: Gymnasium in this process (sync), in workers (async), or "
@@ -109,6 +111,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
         get_algorithm(args.algo)
         check_env_id(args.env)
         _quiet_tensorflow()
+        if args.seeds:
+            if args.seed is not None:
+                raise ConfigError("give either --seed or --seeds, not both")
+            from tfrl.train import train_seeds
+
+            results = train_seeds(args.algo, args.env, args.seeds, config=args.config, run_dir=args.run_dir,
+                                  overrides=overrides, use_preset=not args.no_preset)
+            for result in results:
+                _print_result(result)
+            print(f"all seeds: {results[0].run_dir.parent}")
+            return 0
         from tfrl.train import train
 
         result = train(args.algo, args.env, config=args.config, run_dir=args.run_dir, overrides=overrides,

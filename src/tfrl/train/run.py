@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import yaml
@@ -32,7 +33,7 @@ from tfrl.errors import ConfigError, RunDirError, closest
 COMPILED_ALGORITHMS = ("ppo", "dqn")
 """Algorithms that backend 'tf' (TF-native environments and a compiled loop) trains."""
 
-__all__ = ["RunConfig", "RunResult", "train", "resume", "evaluate_run", "preset_path", "resolve_config"]
+__all__ = ["RunConfig", "RunResult", "train", "train_seeds", "resume", "evaluate_run", "preset_path", "resolve_config"]
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,41 @@ def _save_keras(model, path: Path) -> None:
         model.save(tmp)
 
 
+def _prepare(algo: str, env: Any, config, overrides, use_preset: bool, settings: dict):
+    env_label = _env_label(env)
+    run_cfg, agent_cfg, preset = resolve_config(
+        algo, env_label, config, {**(overrides or {}), **settings}, use_preset=use_preset
+    )
+    info = get_algorithm(algo)
+    if run_cfg.backend == "tf" and info.name not in COMPILED_ALGORITHMS:
+        raise ConfigError(f"backend 'tf' (the compiled loop) trains {' and '.join(COMPILED_ALGORITHMS)}; "
+                          f"{info.name} uses backend 'sync' or 'async'")
+    return info, env_label, run_cfg, agent_cfg, preset
+
+
+def _start_run_dir(run_dir: Path, info, env, env_label: str, preset, run_cfg, agent_cfg) -> Path:
+    """Create ``run_dir`` (refusing one that holds a run) and write its ``config.yaml``."""
+    from tfrl.fileio import atomic_write_text
+
+    if (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "algo": info.name,
+        "env": env_label,
+        "env_class": _env_reference(env),
+        "env_kind": "id" if isinstance(env, str) else ("class" if _env_reference(env) else "factory"),
+        "preset": preset.name if preset else None,
+        "run": to_dict(run_cfg),
+        "agent": to_dict(agent_cfg),
+        "versions": _versions(),
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+    }
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+    return run_dir
+
+
 def train(
     algo: str,
     env: Any,
@@ -255,34 +291,60 @@ def train(
     ``settings`` are flat keys of ``RunConfig`` and the agent's config, e.g.
     ``train("dqn", "CartPole-v1", total_steps=20_000, learning_rate=1e-3)``.
     """
-    env_label = _env_label(env)
-    run_cfg, agent_cfg, preset = resolve_config(
-        algo, env_label, config, {**(overrides or {}), **settings}, use_preset=use_preset
-    )
-    info = get_algorithm(algo)
-    if run_cfg.backend == "tf" and info.name not in COMPILED_ALGORITHMS:
-        raise ConfigError(f"backend 'tf' (the compiled loop) trains {' and '.join(COMPILED_ALGORITHMS)}; "
-                          f"{info.name} uses backend 'sync' or 'async'")
+    info, env_label, run_cfg, agent_cfg, preset = _prepare(algo, env, config, overrides, use_preset, settings)
     run_dir = Path(run_dir) if run_dir is not None else _new_run_dir(Path(runs_root), info.name, env_label)
-    if (run_dir / "config.yaml").exists():
-        raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    from tfrl.train.checkpoint import atomic_write_text
-
-    record = {
-        "algo": info.name,
-        "env": env_label,
-        "env_class": _env_reference(env),
-        "env_kind": "id" if isinstance(env, str) else ("class" if _env_reference(env) else "factory"),
-        "preset": preset.name if preset else None,
-        "run": to_dict(run_cfg),
-        "agent": to_dict(agent_cfg),
-        "versions": _versions(),
-        "created": _dt.datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
-    }
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+    _start_run_dir(run_dir, info, env, env_label, preset, run_cfg, agent_cfg)
     return _execute(info, env, env_label, run_cfg, agent_cfg, run_dir, resume_from=None, verbose=verbose)
+
+
+def train_seeds(
+    algo: str,
+    env: Any,
+    seeds: Sequence[int],
+    *,
+    config: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    runs_root: str | Path = "runs",
+    overrides: dict[str, Any] | None = None,
+    use_preset: bool = True,
+    verbose: bool = True,
+    **settings: Any,
+) -> list[RunResult]:
+    """Train one run per seed, in ``<run_dir>/seed-<s>/`` (each an ordinary run directory).
+
+    With backend 'tf' and ppo all seeds train together: one compiled call advances every seed, the way
+    PureJaxRL maps a training function over seeds. Otherwise the runs go one after another.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds must be distinct integers, got {seeds}")
+    info, env_label, run_cfg, agent_cfg, preset = _prepare(algo, env, config, overrides, use_preset, settings)
+    parent = Path(run_dir) if run_dir is not None else _new_run_dir(Path(runs_root), info.name, env_label)
+    parent.mkdir(parents=True, exist_ok=True)
+    configs = [dataclasses.replace(run_cfg, seed=s) for s in seeds]
+    dirs = [_start_run_dir(parent / f"seed-{s}", info, env, env_label, preset, c, agent_cfg)
+            for s, c in zip(seeds, configs)]
+    if run_cfg.backend != "tf" or info.loop != "on_policy":
+        return [_execute(info, env, env_label, c, agent_cfg, d, resume_from=None, verbose=verbose)
+                for c, d in zip(configs, dirs)]
+    from tfrl.envs.native import native_env
+    from tfrl.train.compiled import run_compiled_seeds
+
+    sessions: list[_Session] = []
+    try:
+        for c, d in zip(configs, dirs):
+            sessions.append(_Session(info, env, env_label, c, agent_cfg, d, None, verbose))
+        native = native_env(env_label, max_episode_steps=run_cfg.max_episode_steps)
+        states = run_compiled_seeds([s.agent for s in sessions], run_cfg, native,
+                                    [s.context_factory for s in sessions], [s.state for s in sessions], seeds,
+                                    jit_compile=agent_cfg.jit_compile)
+        for session, state in zip(sessions, states):
+            session.state = state
+        return [session.finish() for session in sessions]
+    finally:
+        for session in sessions:
+            session.close()
+
 
 
 def _load_record(run_dir: Path) -> dict[str, Any]:
@@ -341,129 +403,157 @@ def _make_env(env: Any, run_cfg: RunConfig, num_envs: int, seed: int, render_mod
                      max_episode_steps=run_cfg.max_episode_steps, render_mode=render_mode)
 
 
-def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resume_from: Path | None, verbose: bool):
-    """Build the environment and agent, restore a checkpoint if resuming, and run the algorithm's loop.
+class _Session:
+    """One run directory being trained: its environment, agent, logger and checkpoints.
 
-    Loops: the off-policy host loop with a host replay buffer (dqn), the on-policy host loop, or with
-    backend 'tf' the compiled loops on the TF-native environment (``run_compiled_off_policy`` for dqn,
-    ``run_compiled_on_policy`` for ppo). The compiled DQN loop keeps its replay buffer in the graph: no
-    host buffer is created, ``save_replay`` does not apply, and a resumed run starts with an empty buffer.
+    ``_execute`` runs one session through its algorithm's loop; ``train_seeds`` runs several sessions
+    (one per seed) through one compiled loop. ``finish`` saves the policy, plays the final evaluation
+    and writes the summary and the learning curve.
     """
-    from tfrl.logging import MetricsLogger
-    from tfrl.plotting import plot_learning_curve
-    from tfrl.train.checkpoint import CheckpointManager
-    from tfrl.train.driver import evaluate_policy
-    from tfrl.train.loop import LoopContext, LoopState, loop_state_from_dict
 
-    module = info.load()
-    env = _make_env(env_spec, run_cfg, run_cfg.num_envs, run_cfg.seed, training=True)
-    raw_observation_spec = env.observation_spec()
-    try:
-        obs_norm, reward_norm = None, None
-        if getattr(agent_cfg, "normalize_observations", False):
-            from tfrl.envs.normalize import NormalizeObservation
+    def __init__(self, info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resume_from: Path | None,
+                 verbose: bool):
+        from tfrl.logging import MetricsLogger
+        from tfrl.train.checkpoint import CheckpointManager
+        from tfrl.train.loop import LoopState, loop_state_from_dict
 
-            env = obs_norm = NormalizeObservation(env)
-        if getattr(agent_cfg, "normalize_rewards", False):
-            from tfrl.envs.normalize import NormalizeReward
-
-            env = reward_norm = NormalizeReward(env, gamma=agent_cfg.gamma)
-
-        def make_eval_env(num_envs: int, seed: int):
-            eval_env = _make_env(env_spec, run_cfg, num_envs, seed)
-            if obs_norm is not None:
+        self.info, self.env_spec, self.env_label = info, env_spec, env_label
+        self.run_cfg, self.agent_cfg, self.run_dir = run_cfg, agent_cfg, run_dir
+        self.env = env = _make_env(env_spec, run_cfg, run_cfg.num_envs, run_cfg.seed, training=True)
+        self.raw_observation_spec = env.observation_spec()
+        self.logger = None
+        try:
+            self.obs_norm = self.reward_norm = None
+            if getattr(agent_cfg, "normalize_observations", False):
                 from tfrl.envs.normalize import NormalizeObservation
 
-                eval_env = NormalizeObservation(eval_env, stats=obs_norm.stats, update=False)
-            return eval_env
+                self.env = env = self.obs_norm = NormalizeObservation(env)
+            if getattr(agent_cfg, "normalize_rewards", False):
+                from tfrl.envs.normalize import NormalizeReward
 
-        def normalizer_state() -> dict:
-            return {name: wrapper.state_dict() for name, wrapper in (("obs_norm", obs_norm), ("reward_norm", reward_norm))
-                    if wrapper is not None}
+                self.env = env = self.reward_norm = NormalizeReward(env, gamma=agent_cfg.gamma)
+            self.agent = getattr(info.load(), info.agent_class)(
+                agent_cfg, env.observation_spec(), env.action_spec(), total_steps=run_cfg.total_steps,
+                seed=run_cfg.seed, num_envs=env.num_envs,
+            )
+            self.checkpoints = CheckpointManager(run_dir / "checkpoints", keep=run_cfg.keep_checkpoints)
+            self.state, self.replay = LoopState(), None
+            if info.loop == "off_policy" and run_cfg.backend != "tf":
+                from tfrl.train.off_policy import make_replay_buffer
 
-        def saved_model():
-            if obs_norm is None:
-                return agent.policy_model
-            from tfrl.networks import with_observation_normalizer
+                self.replay = make_replay_buffer(agent_cfg, env, run_cfg.seed)
+            if resume_from is not None:
+                try:
+                    saved = CheckpointManager.restore(resume_from, self.agent.checkpoint_items(), self.replay)
+                    self.state = loop_state_from_dict(saved)
+                    self.agent.load_host_state(saved.get("agent_host", {}))
+                    for name, wrapper in (("obs_norm", self.obs_norm), ("reward_norm", self.reward_norm)):
+                        if wrapper is not None and name in saved:
+                            wrapper.load_state_dict(saved[name])
+                except Exception as exc:  # a torn or unreadable checkpoint
+                    raise RunDirError(
+                        f"checkpoint {resume_from} cannot be read ({type(exc).__name__}: {exc})"
+                    ) from None
+                if verbose:
+                    print(f"resuming {run_dir} from step {self.state.step}", file=sys.stderr)
+            self.logger = MetricsLogger(run_dir, tensorboard=run_cfg.tensorboard,
+                                        resume_step=self.state.step if resume_from else None)
+            self._best = self.state.best_eval
+        except BaseException:
+            self.close()
+            raise
 
-            return with_observation_normalizer(agent.policy_model, raw_observation_spec, obs_norm.stats.mean,
-                                               obs_norm.stats.var, obs_norm.clip, obs_norm.epsilon)
+    def make_eval_env(self, num_envs: int, seed: int):
+        """A Gymnasium evaluation environment (observations normalized with the frozen training statistics)."""
+        eval_env = _make_env(self.env_spec, self.run_cfg, num_envs, seed)
+        if self.obs_norm is not None:
+            from tfrl.envs.normalize import NormalizeObservation
 
-        agent = getattr(module, info.agent_class)(
-            agent_cfg, env.observation_spec(), env.action_spec(), total_steps=run_cfg.total_steps, seed=run_cfg.seed,
-            num_envs=env.num_envs,
+            eval_env = NormalizeObservation(eval_env, stats=self.obs_norm.stats, update=False)
+        return eval_env
+
+    def _normalizer_state(self) -> dict:
+        return {name: wrapper.state_dict() for name, wrapper in (("obs_norm", self.obs_norm),
+                                                                 ("reward_norm", self.reward_norm))
+                if wrapper is not None}
+
+    def saved_model(self):
+        """The policy network to save, with observation normalization built in when it is used."""
+        if self.obs_norm is None:
+            return self.agent.policy_model
+        from tfrl.networks import with_observation_normalizer
+
+        stats = self.obs_norm.stats
+        return with_observation_normalizer(self.agent.policy_model, self.raw_observation_spec, stats.mean,
+                                           stats.var, self.obs_norm.clip, self.obs_norm.epsilon)
+
+    def _keep_best(self, step: int, result) -> None:
+        if result.mean > self._best:
+            self._best = result.mean
+            _save_keras(self.saved_model(), self.run_dir / "best_policy.keras")
+
+    def context_factory(self, replay_buffer=None):
+        """The ``LoopContext`` that evaluates, logs and checkpoints this run."""
+        from tfrl.train.loop import LoopContext
+
+        run_cfg = self.run_cfg
+        return LoopContext(
+            self.agent, run_cfg,
+            make_eval_env=lambda: self.make_eval_env(run_cfg.eval_episodes, run_cfg.seed + 10_000),
+            logger=self.logger, checkpoints=self.checkpoints, state=self.state, on_eval=self._keep_best,
+            progress_desc=f"{self.info.name} {self.env_label}" + (f" seed {run_cfg.seed}" if run_cfg.seed else ""),
+            replay=replay_buffer, extra_state=self._normalizer_state,
         )
-        checkpoints = CheckpointManager(run_dir / "checkpoints", keep=run_cfg.keep_checkpoints)
-        state, replay = LoopState(), None
-        if info.loop == "off_policy" and run_cfg.backend != "tf":
-            from tfrl.train.off_policy import make_replay_buffer
 
-            replay = make_replay_buffer(agent_cfg, env, run_cfg.seed)
-        if resume_from is not None:
-            try:
-                saved = CheckpointManager.restore(resume_from, agent.checkpoint_items(), replay)
-                state = loop_state_from_dict(saved)
-                agent.load_host_state(saved.get("agent_host", {}))
-                for name, wrapper in (("obs_norm", obs_norm), ("reward_norm", reward_norm)):
-                    if wrapper is not None and name in saved:
-                        wrapper.load_state_dict(saved[name])
-            except Exception as exc:  # a torn or unreadable checkpoint
-                raise RunDirError(f"checkpoint {resume_from} cannot be read ({type(exc).__name__}: {exc})") from None
-            if verbose:
-                print(f"resuming {run_dir} from step {state.step}", file=sys.stderr)
-        with MetricsLogger(run_dir, tensorboard=run_cfg.tensorboard, resume_step=state.step if resume_from else None) as logger:
-            best = {"mean": state.best_eval}
+    def run_loop(self) -> None:
+        """Run the algorithm's loop for this session alone."""
+        info, run_cfg, agent_cfg, agent = self.info, self.run_cfg, self.agent_cfg, self.agent
+        if run_cfg.backend == "tf":
+            from tfrl.envs.native import native_env
 
-            def keep_best(step, result):
-                if result.mean > best["mean"]:
-                    best["mean"] = result.mean
-                    _save_keras(saved_model(), run_dir / "best_policy.keras")
-
-            def context_factory(replay_buffer=None) -> LoopContext:
-                return LoopContext(
-                    agent, run_cfg,
-                    make_eval_env=lambda: make_eval_env(run_cfg.eval_episodes, run_cfg.seed + 10_000),
-                    logger=logger, checkpoints=checkpoints, state=state, on_eval=keep_best,
-                    progress_desc=f"{info.name} {env_label}", replay=replay_buffer, extra_state=normalizer_state,
-                )
-
-            if info.loop == "off_policy" and run_cfg.backend == "tf":
-                from tfrl.envs.native import native_env
+            native = native_env(self.env_label, max_episode_steps=run_cfg.max_episode_steps)
+            if info.loop == "off_policy":
                 from tfrl.train.compiled_dqn import run_compiled_off_policy
 
-                native = native_env(env_label, max_episode_steps=run_cfg.max_episode_steps)
-                state = run_compiled_off_policy(agent, agent_cfg, run_cfg, native, context_factory, state,
-                                                jit_compile=agent_cfg.jit_compile)
-            elif info.loop == "off_policy":
-                from tfrl.train.off_policy import run_off_policy
-
-                state = run_off_policy(agent, agent_cfg, run_cfg, env, context_factory, state, buffer=replay)
-            elif run_cfg.backend == "tf":
-                from tfrl.envs.native import native_env
+                self.state = run_compiled_off_policy(agent, agent_cfg, run_cfg, native, self.context_factory,
+                                                     self.state, jit_compile=agent_cfg.jit_compile)
+            else:
                 from tfrl.train.compiled import run_compiled_on_policy
 
-                native = native_env(env_label, max_episode_steps=run_cfg.max_episode_steps)
-                state = run_compiled_on_policy(agent, agent_cfg, run_cfg, native, context_factory, state,
-                                               jit_compile=agent_cfg.jit_compile)
-            else:
-                from tfrl.train.on_policy import run_on_policy
+                self.state = run_compiled_on_policy(agent, agent_cfg, run_cfg, native, self.context_factory,
+                                                    self.state, jit_compile=agent_cfg.jit_compile)
+        elif info.loop == "off_policy":
+            from tfrl.train.off_policy import run_off_policy
 
-                state = run_on_policy(agent, agent_cfg, run_cfg, env, context_factory, state)
-            _save_keras(saved_model(), run_dir / "policy.keras")
-            final = None
-            if run_cfg.final_eval_episodes > 0:
-                eval_env = make_eval_env(min(run_cfg.final_eval_episodes, 20), run_cfg.seed + 20_000)
-                try:
-                    final = evaluate_policy(eval_env, agent.greedy_policy, run_cfg.final_eval_episodes,
-                                            seed=run_cfg.seed + 200_003)
-                finally:
-                    eval_env.close()
-                logger.log(state.step, {"eval/final_return_mean": final.mean, "eval/final_return_std": final.std})
+            self.state = run_off_policy(agent, agent_cfg, run_cfg, self.env, self.context_factory, self.state,
+                                        buffer=self.replay)
+        else:
+            from tfrl.train.on_policy import run_on_policy
+
+            self.state = run_on_policy(agent, agent_cfg, run_cfg, self.env, self.context_factory, self.state)
+
+    def finish(self) -> RunResult:
+        """Save the policy, play the final evaluation, write the summary and the learning curve."""
+        from tfrl.plotting import plot_learning_curve
+        from tfrl.train.driver import evaluate_policy
+
+        run_cfg, state, run_dir = self.run_cfg, self.state, self.run_dir
+        _save_keras(self.saved_model(), run_dir / "policy.keras")
+        final = None
+        if run_cfg.final_eval_episodes > 0:
+            eval_env = self.make_eval_env(min(run_cfg.final_eval_episodes, 20), run_cfg.seed + 20_000)
+            try:
+                final = evaluate_policy(eval_env, self.agent.greedy_policy, run_cfg.final_eval_episodes,
+                                        seed=run_cfg.seed + 200_003)
+            finally:
+                eval_env.close()
+            self.logger.log(state.step, {"eval/final_return_mean": final.mean, "eval/final_return_std": final.std})
+        self.logger.close()
         summary = {
             "steps": state.step,
             "wall_time": state.wall_time,
             "episodes": state.episodes,
-            "num_updates": int(agent.num_updates.numpy()),
+            "num_updates": int(self.agent.num_updates.numpy()),
             "best_eval": state.best_eval if state.best_eval != float("-inf") else None,
             "first_solved_step": state.first_solved_step,
             "first_solved_time": state.first_solved_time,
@@ -474,12 +564,32 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
         (run_dir / "final_eval.json").write_text(json.dumps(summary, indent=1))
         try:
             plot_learning_curve(run_dir / "metrics.csv", run_dir / "learning_curve.png",
-                                title=f"{info.name} on {env_label} (seed {run_cfg.seed})")
+                                title=f"{self.info.name} on {self.env_label} (seed {run_cfg.seed})")
         except Exception as exc:  # a plot is a convenience; never lose a run over it
             print(f"warning: learning curve not drawn: {exc}", file=sys.stderr)
+        return RunResult(run_dir, final, state.step, state.wall_time, state.first_solved_step, state.first_solved_time)
+
+    def close(self) -> None:
+        """Close the logger and the training environment (safe to call twice)."""
+        if self.logger is not None:
+            self.logger.close()
+        self.env.close()
+
+
+def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resume_from: Path | None, verbose: bool):
+    """Build the environment and agent, restore a checkpoint if resuming, and run the algorithm's loop.
+
+    Loops: the off-policy host loop with a host replay buffer (dqn), the on-policy host loop, or with
+    backend 'tf' the compiled loops on the TF-native environment (``run_compiled_off_policy`` for dqn,
+    ``run_compiled_on_policy`` for ppo). The compiled DQN loop keeps its replay buffer in the graph: no
+    host buffer is created, ``save_replay`` does not apply, and a resumed run starts with an empty buffer.
+    """
+    session = _Session(info, env_spec, env_label, run_cfg, agent_cfg, run_dir, resume_from, verbose)
+    try:
+        session.run_loop()
+        return session.finish()
     finally:
-        env.close()
-    return RunResult(run_dir, final, state.step, state.wall_time, state.first_solved_step, state.first_solved_time)
+        session.close()
 
 
 def load_policy(run_dir: str | Path, env=None):
