@@ -43,10 +43,10 @@ def native_rollout(num_envs: int, steps: int, jit: bool, policy: bool = False) -
             key = tf.stack([tf.constant(7, tf.int64), tf.cast(t, tf.int64)])
             if policy:
                 logits = model(tf.cast(time_step.observation, tf.float32))["logits"]
-                noise = tf.random.stateless_uniform([num_envs, 2], key, alg="threefry")
+                noise = tf.random.stateless_uniform([num_envs, 2], key)
                 action = distributions.categorical_sample(logits, noise)
             else:
-                action = tf.random.stateless_uniform([num_envs], key, maxval=2, dtype=tf.int64, alg="threefry")
+                action = tf.random.stateless_uniform([num_envs], key, maxval=2, dtype=tf.int64)
             state, time_step = env.step(state, action)
             total += tf.reduce_sum(time_step.reward)
         return total

@@ -146,10 +146,14 @@ class CompiledPPO:
                 def train_k(carry=carries[k], k=k, one_iteration=one_iteration):
                     metric_sum = tf.zeros([num_metrics])
                     stats_sum = tf.zeros([4])
-                    for _ in tf.range(iterations):
+                    # a while loop on a tensor bound: XLA compiles it once for every iteration count
+                    # (a tf.range bound is a compile-time constant to XLA and recompiles per value)
+                    i = tf.constant(0)
+                    while i < iterations:
                         carry, metrics, stats = one_iteration(carry, steps_done[k] + tf.cast(stats_sum[0], tf.int64))
                         metric_sum += metrics
                         stats_sum += stats
+                        i += 1
                     return carry, metric_sum / tf.cast(tf.maximum(iterations, 1), tf.float32), stats_sum
 
                 def skip_k(carry=carries[k]):
