@@ -26,3 +26,11 @@ def test_compiled_loop_refuses_algorithms_it_does_not_run(tmp_path):
     with pytest.raises(ConfigError, match="backend 'tf'"):
         train("a2c", "CartPole-v1", run_dir=tmp_path / "r", backend="tf", total_steps=100, verbose=False)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("env_id, target", [("Acrobot-v1", -100.0), ("Pendulum-v1", -250.0)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_ppo_on_native_acrobot_and_pendulum(tmp_path, env_id, target, seed):
+    result = train("ppo", env_id, runs_root=tmp_path, seed=seed, backend="tf", tensorboard=False,
+                   final_eval_episodes=0, verbose=False, target_return=target)
+    assert result.first_solved_step is not None, result  # presets: 300k (Acrobot) and 500k (Pendulum) steps
