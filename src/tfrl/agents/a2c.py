@@ -101,6 +101,8 @@ def a2c_loss(log_prob: tf.Tensor, advantages: tf.Tensor, value: tf.Tensor, retur
 class A2CAgent:
     """A2C: an ``ActorCriticCore``, RMSprop or Adam, one compiled gradient step per rollout."""
 
+    METRICS = ("policy_loss", "value_loss", "entropy", "grad_norm")
+
     def __init__(
         self,
         config: A2CConfig,
@@ -136,7 +138,6 @@ class A2CAgent:
 
     def _build_train(self, observation_spec: ArraySpec):
         config, core = self.config, self.core
-        variables = core.model.trainable_variables
         act_spec = core.stored_action_spec
         signature = [
             tf.TensorSpec((None, None, *observation_spec.shape), tf.as_dtype(observation_spec.dtype)),
@@ -148,27 +149,38 @@ class A2CAgent:
             tf.TensorSpec((None, None), tf.float32),  # value [T+1, N]
         ]
 
-        @tf.function(input_signature=signature, jit_compile=config.jit_compile)
         def train(observation, action, reward, discount, last, valid, value):
-            advantages, returns = gae(reward, value, discount, last, config.gamma, config.gae_lambda)
-            steps = tf.shape(reward)[0] * tf.shape(reward)[1]
-            flat = lambda x: tf.reshape(x, tf.concat([[steps], tf.shape(x)[2:]], 0))  # noqa: E731
-            obs, act, adv, ret, mask = flat(observation[:-1]), flat(action), flat(advantages), flat(returns), flat(valid)
-            if config.normalize_advantages:
-                mean = masked_mean(adv, mask)
-                adv = (adv - mean) / (tf.sqrt(masked_mean(tf.square(adv - mean), mask)) + 1e-8)
-            with tf.GradientTape() as tape:
-                outputs = core.model(obs, training=True)
-                log_prob, entropy = core.log_prob_entropy(outputs, act)
-                terms = a2c_loss(log_prob, adv, outputs["value"], ret, entropy, mask,
-                                 config.value_coef, config.entropy_coef)
-            grads = tape.gradient(terms["loss"], variables)
-            grads, norm = tf.clip_by_global_norm(grads, config.max_grad_norm)
-            self.optimizer.apply_gradients(zip(grads, variables))
-            self.num_updates.assign_add(1)
-            return tf.stack([terms["policy_loss"], terms["value_loss"], terms["entropy"], norm])
+            return self.update(observation, action, reward, discount, last, valid, None, value)
 
+        train = tf.function(train, input_signature=signature, jit_compile=config.jit_compile)
         return train.get_concrete_function(), [s.dtype for s in signature]
+
+    def update(self, observation, action, reward, discount, last, valid, log_prob, value,
+               permutations=None) -> tf.Tensor:
+        """The A2C update as a TensorFlow function of a time-major rollout (call it inside a ``tf.function``).
+
+        The arguments are those of ``PPOAgent.update`` (``log_prob`` and ``permutations`` are not used), so
+        the host loop's ``train`` and the compiled loop run this one function. Returns ``METRICS``.
+        """
+        config, core = self.config, self.core
+        variables = core.model.trainable_variables
+        advantages, returns = gae(reward, value, discount, last, config.gamma, config.gae_lambda)
+        steps = tf.shape(reward)[0] * tf.shape(reward)[1]
+        flat = lambda x: tf.reshape(x, tf.concat([[steps], tf.shape(x)[2:]], 0))  # noqa: E731
+        obs, act, adv, ret, mask = flat(observation[:-1]), flat(action), flat(advantages), flat(returns), flat(valid)
+        if config.normalize_advantages:
+            mean = masked_mean(adv, mask)
+            adv = (adv - mean) / (tf.sqrt(masked_mean(tf.square(adv - mean), mask)) + 1e-8)
+        with tf.GradientTape() as tape:
+            outputs = core.model(obs, training=True)
+            log_prob, entropy = core.log_prob_entropy(outputs, act)
+            terms = a2c_loss(log_prob, adv, outputs["value"], ret, entropy, mask,
+                             config.value_coef, config.entropy_coef)
+        grads = tape.gradient(terms["loss"], variables)
+        grads, norm = tf.clip_by_global_norm(grads, config.max_grad_norm)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        self.num_updates.assign_add(1)
+        return tf.stack([terms["policy_loss"], terms["value_loss"], terms["entropy"], norm])
 
     def train(self, batch, progress: float = 0.0) -> dict[str, float]:
         """One gradient step on a ``RolloutBatch``; ``progress`` in [0, 1] anneals the learning rate."""
@@ -177,8 +189,7 @@ class A2CAgent:
         train, dtypes = self._train
         arrays = (batch.observation, batch.action, batch.reward, batch.discount, batch.last, batch.valid, batch.value)
         values = train(*(tf.convert_to_tensor(np.asarray(a), d) for a, d in zip(arrays, dtypes))).numpy()
-        names = ("policy_loss", "value_loss", "entropy", "grad_norm")
-        return {f"losses/{n}": float(v) for n, v in zip(names, values)}
+        return {f"losses/{n}": float(v) for n, v in zip(self.METRICS, values)}
 
     def checkpoint_items(self) -> dict[str, object]:
         """Trackable state for ``tf.train.Checkpoint``."""

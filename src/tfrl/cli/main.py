@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-envs", type=int, help="parallel training environments")
     p.add_argument("--backend", choices=["sync", "async", "tf"],
                    help="training environments: Gymnasium in this process (sync), in workers (async), or "
-                        "TF-native with the compiled loop (tf, ppo and dqn)")
+                        "TF-native with the compiled loop (tf: ppo, a2c, dqn)")
     p.add_argument("--set", dest="assignments", action="append", metavar="KEY=VALUE", default=[],
                    help="override a setting; repeatable ('tfrl params ALGO' lists the keys)")
     p.add_argument("--config", help="YAML file of settings (flat key: value)")

@@ -1,4 +1,4 @@
-"""The compiled on-policy loop: TF-native environments, rollouts and PPO updates in one ``tf.function``.
+"""The compiled on-policy loop: TF-native environments, rollouts and PPO (or A2C) updates in one ``tf.function``.
 
 The "Anakin" layout of DeepMind's Podracer paper, which PureJaxRL made popular in JAX: the
 environments are TensorFlow functions (``tfrl.envs.native``), so a whole training iteration
@@ -53,7 +53,7 @@ def build_iteration(agent, env, num_envs: int, seed: int, total_steps: int):
     noise_shape = [num_envs, core.num_actions] if discrete else [num_envs, *core.action_spec.shape]
     low = None if discrete else tf.constant(core.action_spec.minimum, tf.float32)
     high = None if discrete else tf.constant(core.action_spec.maximum, tf.float32)
-    num_steps, epochs = config.num_steps, config.update_epochs
+    num_steps, epochs = config.num_steps, getattr(config, "update_epochs", 1)  # A2C: one pass, no shuffling
     size = config.num_steps * num_envs
     lr0 = float(config.learning_rate)
     seed_t = tf.constant(int(seed), tf.int64)

@@ -30,7 +30,7 @@ from tfrl.agents import get_algorithm
 from tfrl.config import apply_overrides, load_yaml, to_dict
 from tfrl.errors import ConfigError, RunDirError, closest
 
-COMPILED_ALGORITHMS = ("ppo", "dqn")
+COMPILED_ALGORITHMS = ("ppo", "a2c", "dqn")
 """Algorithms that backend 'tf' (TF-native environments and a compiled loop) trains."""
 
 __all__ = ["RunConfig", "RunResult", "train", "train_seeds", "resume", "evaluate_run", "preset_path", "resolve_config"]
@@ -48,7 +48,7 @@ class RunConfig:
     """Seed of environment resets, exploration, replay sampling and network initialisation."""
     backend: Literal["sync", "async", "tf"] = "sync"
     """Training environments: 'sync' (Gymnasium, this process), 'async' (Gymnasium, worker processes) or
-    'tf' (TF-native environments and the compiled loop, for ppo and dqn; evaluation still plays Gymnasium)."""
+    'tf' (TF-native environments and the compiled loop, for ppo, a2c and dqn; evaluation still plays Gymnasium)."""
     max_episode_steps: int | None = None
     """Truncate episodes after this many steps (None keeps the environment's own limit)."""
     eval_every: int = 5_000
