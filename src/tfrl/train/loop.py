@@ -140,6 +140,7 @@ class LoopContext:
         self.logger.log(state.step, {"eval/return_mean": result.mean, "eval/return_std": result.std,
                                      "eval/length_mean": float(np.mean(result.lengths))})
         self._latest_eval = result.mean
+        self.progress.update(state.step, eval=result.mean)
         if self.on_eval is not None:
             self.on_eval(state.step, result)
         return result
