@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrl.agents.actor_critic import ActorCriticCore
+from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticCore
 from tfrl.agents.ppo import masked_mean, policy_from_model
 from tfrl.data.returns import gae
 from tfrl.errors import ConfigError
@@ -98,7 +98,7 @@ def a2c_loss(log_prob: tf.Tensor, advantages: tf.Tensor, value: tf.Tensor, retur
     }
 
 
-class A2CAgent:
+class A2CAgent(ActorCriticAgent):
     """A2C: an ``ActorCriticCore``, RMSprop or Adam, one compiled gradient step per rollout."""
 
     METRICS = ("policy_loss", "value_loss", "entropy", "grad_norm")
@@ -128,13 +128,6 @@ class A2CAgent:
         self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="num_updates")
         self._train = self._build_train(observation_spec)
 
-    def act(self, observation: np.ndarray):
-        """``(env_action, raw_action, log_prob, value)`` for a batch of observations."""
-        return self.core.act(observation)
-
-    def value(self, observation: np.ndarray) -> np.ndarray:
-        """The critic's values."""
-        return self.core.value(observation)
 
     def _build_train(self, observation_spec: ArraySpec):
         config, core = self.config, self.core
@@ -190,20 +183,3 @@ class A2CAgent:
         arrays = (batch.observation, batch.action, batch.reward, batch.discount, batch.last, batch.valid, batch.value)
         values = train(*(tf.convert_to_tensor(np.asarray(a), d) for a, d in zip(arrays, dtypes))).numpy()
         return {f"losses/{n}": float(v) for n, v in zip(self.METRICS, values)}
-
-    def checkpoint_items(self) -> dict[str, object]:
-        """Trackable state for ``tf.train.Checkpoint``."""
-        return {"model": self.core.model, "optimizer": self.optimizer, "num_updates": self.num_updates}
-
-    def host_state(self) -> dict:
-        """Host random generator state."""
-        return self.core.host_state()
-
-    def load_host_state(self, state: dict) -> None:
-        """Restore what ``host_state`` returned."""
-        self.core.load_host_state(state)
-
-    @property
-    def policy_model(self) -> keras.Model:
-        """The actor-critic network."""
-        return self.core.policy_model

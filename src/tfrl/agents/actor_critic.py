@@ -25,7 +25,7 @@ from tfrl.networks import actor_critic
 from tfrl.policies import ModePolicy
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
-__all__ = ["ActorCriticCore", "check_action_spec"]
+__all__ = ["ActorCriticAgent", "ActorCriticCore", "check_action_spec"]
 
 
 def check_action_spec(action_spec: ArraySpec, algorithm: str) -> None:
@@ -140,3 +140,40 @@ class ActorCriticCore:
         """Restore what ``host_state`` returned."""
         if "sample_rng" in state:
             self.rng.bit_generator.state = state["sample_rng"]
+
+
+class ActorCriticAgent:
+    """What REINFORCE, A2C and PPO agents share around their ``core``, ``optimizer`` and ``num_updates``.
+
+    The one base class of those agents: acting, values, checkpoint items, host random state and the
+    saved policy network. Each agent file keeps its own config, loss and update.
+    """
+
+    core: ActorCriticCore
+    optimizer: keras.optimizers.Optimizer
+    num_updates: tf.Variable
+
+    def act(self, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(env_action, raw_action, log_prob, value)`` for a batch of observations."""
+        return self.core.act(observation)
+
+    def value(self, observation: np.ndarray) -> np.ndarray:
+        """The critic's values."""
+        return self.core.value(observation)
+
+    def checkpoint_items(self) -> dict[str, object]:
+        """Trackable state for ``tf.train.Checkpoint``."""
+        return {"model": self.core.model, "optimizer": self.optimizer, "num_updates": self.num_updates}
+
+    def host_state(self) -> dict:
+        """JSON-friendly host random generator state."""
+        return self.core.host_state()
+
+    def load_host_state(self, state: dict) -> None:
+        """Restore what ``host_state`` returned."""
+        self.core.load_host_state(state)
+
+    @property
+    def policy_model(self) -> keras.Model:
+        """The actor-critic network saved as the run's policy (``tfrl eval`` plays its mode)."""
+        return self.core.policy_model

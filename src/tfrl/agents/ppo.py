@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrl.agents.actor_critic import ActorCriticCore
+from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticCore
 from tfrl.data.returns import gae
 from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, BoundedArraySpec
@@ -153,7 +153,7 @@ def _normalize(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return (x - mean) / (std + 1e-8)
 
 
-class PPOAgent:
+class PPOAgent(ActorCriticAgent):
     """PPO: an ``ActorCriticCore``, Adam, and one compiled update per rollout."""
 
     METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance", "epochs")
@@ -187,14 +187,6 @@ class PPOAgent:
         self.shuffle_rng = np.random.default_rng(seed + 2)
         self._num_minibatches = rollout_size // config.batch_size
         self._train = self._build_train(observation_spec)
-
-    def act(self, observation: np.ndarray):
-        """``(env_action, raw_action, log_prob, value)`` for a batch of observations."""
-        return self.core.act(observation)
-
-    def value(self, observation: np.ndarray) -> np.ndarray:
-        """The critic's values."""
-        return self.core.value(observation)
 
     def _build_train(self, observation_spec: ArraySpec):
         config, core = self.config, self.core
@@ -280,24 +272,15 @@ class PPOAgent:
         out["charts/learning_rate"] = float(self.optimizer.learning_rate.numpy())
         return out
 
-    def checkpoint_items(self) -> dict[str, object]:
-        """Trackable state for ``tf.train.Checkpoint``."""
-        return {"model": self.core.model, "optimizer": self.optimizer, "num_updates": self.num_updates}
-
     def host_state(self) -> dict:
         """Host random generators (sampling and shuffling)."""
-        return {**self.core.host_state(), "shuffle_rng": self.shuffle_rng.bit_generator.state}
+        return {**super().host_state(), "shuffle_rng": self.shuffle_rng.bit_generator.state}
 
     def load_host_state(self, state: dict) -> None:
         """Restore what ``host_state`` returned."""
-        self.core.load_host_state(state)
+        super().load_host_state(state)
         if "shuffle_rng" in state:
             self.shuffle_rng.bit_generator.state = state["shuffle_rng"]
-
-    @property
-    def policy_model(self) -> keras.Model:
-        """The actor-critic network (``tfrl eval`` plays its mode)."""
-        return self.core.policy_model
 
 
 def policy_from_model(model: keras.Model, observation_spec: ArraySpec, action_spec: BoundedArraySpec):

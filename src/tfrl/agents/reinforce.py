@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrl.agents.actor_critic import ActorCriticCore
+from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticCore
 from tfrl.agents.ppo import masked_mean, policy_from_model
 from tfrl.data.returns import discount_and_normalize, episode_returns
 from tfrl.errors import ConfigError
@@ -83,7 +83,7 @@ def _bucket(n: int) -> int:
     return 1 << max(int(n - 1).bit_length(), 6)
 
 
-class ReinforceAgent:
+class ReinforceAgent(ActorCriticAgent):
     """REINFORCE with an optional learned baseline; one compiled gradient step per batch of episodes."""
 
     def __init__(
@@ -108,9 +108,6 @@ class ReinforceAgent:
         self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="num_updates")
         self._train = self._build_train(observation_spec)
 
-    def act(self, observation: np.ndarray):
-        """``(env_action, raw_action, log_prob, value)`` for a batch of observations."""
-        return self.core.act(observation)
 
     def _build_train(self, observation_spec: ArraySpec):
         config, core = self.config, self.core
@@ -172,20 +169,3 @@ class ReinforceAgent:
         out = {f"losses/{k}": float(v) for k, v in zip(names, values)}
         out["charts/batch_episode_return"] = float(np.mean([np.sum(r) for r in batch.rewards]))
         return out
-
-    def checkpoint_items(self) -> dict[str, object]:
-        """Trackable state for ``tf.train.Checkpoint``."""
-        return {"model": self.core.model, "optimizer": self.optimizer, "num_updates": self.num_updates}
-
-    def host_state(self) -> dict:
-        """Host random generator state."""
-        return self.core.host_state()
-
-    def load_host_state(self, state: dict) -> None:
-        """Restore what ``host_state`` returned."""
-        self.core.load_host_state(state)
-
-    @property
-    def policy_model(self) -> keras.Model:
-        """The actor network (with its value head)."""
-        return self.core.policy_model
