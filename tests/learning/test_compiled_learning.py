@@ -35,3 +35,10 @@ def test_compiled_ppo_on_native_acrobot_and_pendulum(tmp_path, env_id, target, s
     result = train("ppo", env_id, runs_root=tmp_path, seed=seed, backend="tf", tensorboard=False,
                    final_eval_episodes=0, verbose=False, target_return=target)
     assert result.first_solved_step is not None, result  # presets: 300k (Acrobot) and 500k (Pendulum) steps
+
+
+def test_compiled_loop_refuses_normalization_before_creating_a_run(tmp_path):
+    with pytest.raises(ConfigError, match="does not normalize"):
+        train("ppo", "CartPole-v1", run_dir=tmp_path / "r", backend="tf", normalize_observations=True,
+              total_steps=100, verbose=False)
+    assert not (tmp_path / "r").exists()

@@ -248,6 +248,10 @@ def _prepare(algo: str, env: Any, config, overrides, use_preset: bool, settings:
     if run_cfg.backend == "tf" and info.name not in COMPILED_ALGORITHMS:
         raise ConfigError(f"backend 'tf' (the compiled loop) trains {' and '.join(COMPILED_ALGORITHMS)}; "
                           f"{info.name} uses backend 'sync' or 'async'")
+    if run_cfg.backend == "tf" and (getattr(agent_cfg, "normalize_observations", False)
+                                    or getattr(agent_cfg, "normalize_rewards", False)):
+        raise ConfigError("the compiled loop (backend 'tf') does not normalize observations or rewards yet; "
+                          "set normalize_observations=false and normalize_rewards=false")
     return info, env_label, run_cfg, agent_cfg, preset
 
 
