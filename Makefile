@@ -29,6 +29,8 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python benchmarks/dqn_cartpole.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python benchmarks/pg_cartpole.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python benchmarks/compiled.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
