@@ -1,6 +1,7 @@
 """Replay and rollout storage, and return computations.
 
-``Transition`` and ``UniformReplayBuffer`` (``tfrl.data.replay``) and ``RolloutBuffer``,
+``Transition`` and ``UniformReplayBuffer`` (``tfrl.data.replay``), ``FrameStackReplayBuffer``
+(``tfrl.data.frame_replay``: frame-stacked observations stored one frame per transition) and ``RolloutBuffer``,
 ``RolloutBatch``, ``Episode`` and ``episodes`` (``tfrl.data.rollout``) use NumPy only; the return
 functions (``tfrl.data.returns``) use TensorFlow and are imported on first access, so
 ``import tfrl.data`` stays light.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from tfrl.data.frame_replay import FrameStackReplayBuffer
 from tfrl.data.replay import Transition, UniformReplayBuffer
 from tfrl.data.rollout import Episode, RolloutBatch, RolloutBuffer, episodes
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Transition",
     "UniformReplayBuffer",
+    "FrameStackReplayBuffer",
     "Episode",
     "RolloutBatch",
     "RolloutBuffer",
