@@ -3,7 +3,8 @@ instance, plus ``list_env_ids`` and ``env_id_of``.
 
 Ids are looked up in Gymnasium's registry: built-in ids, ``"module:EnvId"`` ids (the module is
 imported first, so it can register its envs), and ids registered by any imported package. Atari
-ids (``"ALE/..."`` or ``"...NoFrameskip..."``) import ``ale_py`` on demand.
+ids (``"ALE/..."`` or ``"...NoFrameskip..."``) import ``ale_py`` on demand and get the DeepMind
+preprocessing of ``tfrl.envs.atari`` (``make(..., training=True|False)``).
 """
 
 from __future__ import annotations
@@ -152,6 +153,29 @@ def _make_single(
     return env
 
 
+_ATARI_OPTIONS = frozenset(
+    ("sticky_actions", "frame_stack", "noop_max", "frame_skip", "screen_size", "terminal_on_life_loss", "clip_rewards")
+)
+
+
+def _make_atari(
+    env_id: str, training: bool, max_episode_steps: int | None, render_mode: str | None, kwargs: Mapping[str, Any]
+) -> gymnasium.Env:
+    from tfrl.envs.atari import make_atari_env
+
+    _register_ale()  # again, in case this runs in a fresh worker process
+    options = {k: v for k, v in kwargs.items() if k in _ATARI_OPTIONS}
+    rest = {k: v for k, v in kwargs.items() if k not in _ATARI_OPTIONS}
+    return make_atari_env(
+        env_id,
+        training=training,
+        max_episode_steps=max_episode_steps,
+        render_mode=render_mode,
+        env_kwargs=rest,
+        **options,
+    )
+
+
 NATIVE_BACKEND = "tf"
 """The ``make`` backend of the TF-native environments (``tfrl.envs.native``)."""
 
@@ -194,6 +218,7 @@ def make(
     action_repeat: int = 1,
     render_mode: str | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
+    training: bool = True,
 ) -> EpisodeStatistics:
     """Build a batch of ``num_envs`` Gymnasium envs as an ``Environment`` with episode statistics.
 
@@ -211,7 +236,15 @@ def make(
             for a registered id it replaces the registered limit. None keeps the registered limit.
         action_repeat: repeat each action this many times, summing the rewards.
         render_mode: Gymnasium render mode, e.g. ``"rgb_array"`` for ``render()`` frames.
-        env_kwargs: keyword arguments for ``gymnasium.make``, the class, or the factory.
+        env_kwargs: keyword arguments for ``gymnasium.make``, the class, or the factory. For an Atari
+            id, the keyword arguments of ``tfrl.envs.atari.make_atari_env`` among them (``sticky_actions``,
+            ``frame_stack``, ``noop_max``, ``frame_skip``, ``screen_size``, ``terminal_on_life_loss``,
+            ``clip_rewards``) go to it and the rest to ``gymnasium.make``.
+        training: for Atari ids (``"ALE/..."``, ``"...NoFrameskip..."``), which all get the DeepMind
+            preprocessing of ``tfrl.envs.atari``: True ends an episode (terminated, discount 0) on
+            each lost life and clips rewards to {-1, 0, 1}, so ``pop_finished()`` reports one record per
+            life with clipped returns (``tfrl.envs.atari.pop_game_records`` gives the real game scores);
+            False plays whole games with raw rewards (evaluation). Ignored for other environments.
 
     Returns:
         The environment wrapped in ``EpisodeStatistics``.
@@ -232,6 +265,17 @@ def make(
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
     build: Callable[[], gymnasium.Env]
+    if isinstance(env, str) and _is_atari_id(_split_module(env)[1]):
+        if action_repeat != 1:
+            raise ConfigError(
+                f"action_repeat is not supported for Atari id {env!r}: its frame skip is "
+                f"env_kwargs={{'frame_skip': N}} (default 4)"
+            )
+        check_env_id(env)
+        env_fn = functools.partial(
+            _make_atari, env, training, max_episode_steps, render_mode, kwargs
+        )
+        return EpisodeStatistics(GymnasiumEnvironment([env_fn] * num_envs, backend=backend, seed=seed))
     if isinstance(env, str):
         check_env_id(env)
         build = functools.partial(_make_registered, env, render_mode, kwargs, max_episode_steps is not None)
