@@ -420,7 +420,7 @@ def pop_game_records(environment: Any) -> list[GameRecord]:
         inner = inner.environment
     if not isinstance(inner, GymnasiumEnvironment):
         raise ConfigError(f"pop_game_records needs an Atari environment made by tfrl.envs.make, got {environment!r}")
-    per_env = inner._vec.call("pop_game_records")  # noqa: SLF001
+    per_env = inner.call("pop_game_records")
     return [
         GameRecord(index, game_return, length, terminated)
         for index, records in enumerate(per_env)

@@ -202,6 +202,14 @@ class GymnasiumEnvironment(Environment):
             frame = self._vec.call("render")[0]
         return np.asarray(frame) if frame is not None else None
 
+    def call(self, name: str, *args, **kwargs) -> tuple:
+        """Call method ``name`` (or read attribute ``name``) on every sub-environment; one result each.
+
+        Works with both back-ends (for async, in the worker processes); used by wrappers that keep
+        per-game records inside the sub-environments, such as Atari's raw game scores.
+        """
+        return tuple(self._vec.call(name, *args, **kwargs))
+
     def close(self) -> None:
         """Close the vector env (and stop its worker processes). Safe to call twice."""
         if not self._closed:
