@@ -56,6 +56,9 @@ class A2CConfig:
     """Units of each hidden layer."""
     shared_torso: bool = False
     """One torso for actor and critic instead of two."""
+    encoder: Literal["mlp", "nature_cnn"] = "mlp"
+    """Observation encoder: MLPs (hidden_sizes) or one Nature DQN CNN shared by actor and critic, for uint8
+    images such as (84, 84, 4) (scaled by 1/255 inside the network; hidden_sizes and shared_torso ignored)."""
     activation: str = "tanh"
     """Activation of the hidden layers."""
     log_std_init: float = 0.0
@@ -78,6 +81,9 @@ class A2CConfig:
             (self.entropy_coef >= 0, "entropy_coef must be >= 0"),
             (self.max_grad_norm > 0, "max_grad_norm must be > 0"),
             (len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes), "hidden_sizes must be positive"),
+            (self.encoder in ("mlp", "nature_cnn"), "encoder must be 'mlp' or 'nature_cnn'"),
+            (not (self.encoder == "nature_cnn" and self.normalize_observations),
+             "normalize_observations does not apply to encoder 'nature_cnn' (it scales images by 1/255 itself)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -116,7 +122,7 @@ class A2CAgent(ActorCriticAgent):
         self.config = config
         self.core = ActorCriticCore(
             observation_spec, action_spec, config.hidden_sizes, config.shared_torso, config.activation,
-            config.log_std_init, seed, config.jit_compile, "A2C",
+            config.log_std_init, seed, config.jit_compile, "A2C", encoder=config.encoder,
         )
         self.greedy_policy = self.core.greedy_policy
         self.stored_action_spec = self.core.stored_action_spec

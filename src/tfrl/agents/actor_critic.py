@@ -14,6 +14,7 @@ index plus the action spec's ``minimum``, or the sample clipped to the action bo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import keras
 import numpy as np
@@ -21,7 +22,7 @@ import tensorflow as tf
 
 from tfrl import distributions
 from tfrl.errors import UnsupportedSpaceError
-from tfrl.networks import actor_critic
+from tfrl.networks import actor_critic, check_image_spec
 from tfrl.policies import ModePolicy
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
@@ -46,7 +47,11 @@ def check_action_spec(action_spec: ArraySpec, algorithm: str) -> None:
 
 
 class ActorCriticCore:
-    """An actor-critic network with compiled ``act`` and ``value`` calls and a greedy policy."""
+    """An actor-critic network with compiled ``act`` and ``value`` calls and a greedy policy.
+
+    ``encoder`` picks the torso (``tfrl.networks.actor_critic``): ``"mlp"`` or ``"nature_cnn"`` (a shared
+    Nature CNN on uint8 images such as ``(84, 84, 4)``; other observation specs raise ``UnsupportedSpaceError``).
+    """
 
     def __init__(
         self,
@@ -59,13 +64,16 @@ class ActorCriticCore:
         seed: int,
         jit_compile: bool,
         algorithm: str,
+        encoder: Literal["mlp", "nature_cnn"] = "mlp",
     ):
         check_action_spec(action_spec, algorithm)
+        if encoder == "nature_cnn":
+            check_image_spec(observation_spec, f"{algorithm} with encoder='nature_cnn'")
         self.observation_spec, self.action_spec = observation_spec, action_spec
         self.discrete = action_spec.is_discrete
         self.model = actor_critic(
             observation_spec, action_spec, hidden_sizes=hidden_sizes, shared=shared, activation=activation,
-            log_std_init=log_std_init, seed=seed,
+            log_std_init=log_std_init, seed=seed, encoder=encoder,
         )
         self.rng = np.random.default_rng(seed + 1)
         if self.discrete:

@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 
 from tfrl.errors import ConfigError, UnsupportedSpaceError
-from tfrl.networks import q_network
+from tfrl.networks import check_image_spec, q_network
 from tfrl.policies import EpsilonGreedyPolicy, GreedyPolicy, LinearSchedule
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
@@ -64,6 +64,8 @@ class DQNConfig:
     """Use a dueling head (separate state-value and advantage streams)."""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """Units of each hidden layer of the MLP torso."""
+    encoder: Literal["mlp", "nature_cnn"] = "mlp"
+    """Observation encoder: an MLP (hidden_sizes) or the Nature DQN CNN for uint8 images such as (84, 84, 4)."""
     loss: Literal["huber", "mse"] = "huber"
     """TD loss: Huber (delta 1, as in the Nature paper) or mean squared error."""
     max_grad_norm: float | None = 10.0
@@ -90,6 +92,7 @@ class DQNConfig:
             (self.target_update_interval >= 1, "target_update_interval must be >= 1"),
             (0.0 < self.tau <= 1.0, "tau must lie in (0, 1]"),
             (len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes), "hidden_sizes must be positive"),
+            (self.encoder in ("mlp", "nature_cnn"), "encoder must be 'mlp' or 'nature_cnn'"),
             (self.loss in ("huber", "mse"), "loss must be 'huber' or 'mse'"),
             (self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm must be > 0 or None"),
             (0.0 <= self.exploration_fraction <= 1.0, "exploration_fraction must lie in [0, 1]"),
@@ -162,13 +165,15 @@ class DQNAgent:
                 f"{action_spec.shape} {action_spec.dtype} boxes. Use an algorithm for continuous actions "
                 f"(ppo, a2c or reinforce) or discretize the actions."
             )
+        if config.encoder == "nature_cnn":
+            check_image_spec(observation_spec, "DQN with encoder='nature_cnn'")
         self.config = config
         self.observation_spec = observation_spec
         self.action_spec = action_spec
         self.num_actions = action_spec.num_values
         self._offset = int(action_spec.minimum)
         seed = 0 if seed is None else int(seed)
-        build = dict(hidden_sizes=config.hidden_sizes, dueling=config.dueling, seed=seed)
+        build = dict(hidden_sizes=config.hidden_sizes, dueling=config.dueling, seed=seed, encoder=config.encoder)
         self.q_network = q_network(observation_spec, self.num_actions, name="q_network", **build)
         self.target_network = q_network(observation_spec, self.num_actions, name="target_q_network", **build)
         self.target_network.set_weights(self.q_network.get_weights())

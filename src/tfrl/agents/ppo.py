@@ -21,6 +21,7 @@ zero over the run when ``anneal_lr`` is set. Implementation details follow Huang
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import keras
 import numpy as np
@@ -70,6 +71,9 @@ class PPOConfig:
     """Units of each hidden layer."""
     shared_torso: bool = False
     """One torso for actor and critic instead of two."""
+    encoder: Literal["mlp", "nature_cnn"] = "mlp"
+    """Observation encoder: MLPs (hidden_sizes) or one Nature DQN CNN shared by actor and critic, for uint8
+    images such as (84, 84, 4) (scaled by 1/255 inside the network; hidden_sizes and shared_torso ignored)."""
     activation: str = "tanh"
     """Activation of the hidden layers."""
     log_std_init: float = 0.0
@@ -95,6 +99,9 @@ class PPOConfig:
             (self.max_grad_norm > 0, "max_grad_norm must be > 0"),
             (self.target_kl is None or self.target_kl > 0, "target_kl must be > 0 or None"),
             (len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes), "hidden_sizes must be positive"),
+            (self.encoder in ("mlp", "nature_cnn"), "encoder must be 'mlp' or 'nature_cnn'"),
+            (not (self.encoder == "nature_cnn" and self.normalize_observations),
+             "normalize_observations does not apply to encoder 'nature_cnn' (it scales images by 1/255 itself)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -177,7 +184,7 @@ class PPOAgent(ActorCriticAgent):
         self.config, self.num_envs = config, num_envs
         self.core = ActorCriticCore(
             observation_spec, action_spec, config.hidden_sizes, config.shared_torso, config.activation,
-            config.log_std_init, seed, config.jit_compile, "PPO",
+            config.log_std_init, seed, config.jit_compile, "PPO", encoder=config.encoder,
         )
         self.greedy_policy = self.core.greedy_policy
         self.stored_action_spec = self.core.stored_action_spec
