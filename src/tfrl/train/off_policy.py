@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfrl.data import UniformReplayBuffer
+from tfrl.data import FrameStackReplayBuffer, UniformReplayBuffer
 from tfrl.policies import RandomPolicy
 from tfrl.train.loop import LoopContext, LoopState
 
 __all__ = ["make_replay_buffer", "run_off_policy"]
 
 
-def make_replay_buffer(config, env, seed: int) -> UniformReplayBuffer:
-    """The replay buffer an off-policy agent's config asks for, shaped for ``env``."""
-    return UniformReplayBuffer(
-        config.buffer_size, env.observation_spec(), env.action_spec(), num_envs=env.num_envs,
+def make_replay_buffer(config, env, seed: int) -> UniformReplayBuffer | FrameStackReplayBuffer:
+    """The replay buffer an off-policy agent's config asks for, shaped for ``env``.
+
+    Stacks of uint8 frames (``(H, W, K)`` images, as the Atari pipeline returns) go into a
+    ``FrameStackReplayBuffer``, which stores each frame once; anything else into a ``UniformReplayBuffer``.
+    """
+    spec = env.observation_spec()
+    frames = len(spec.shape) == 3 and spec.dtype == np.uint8 and spec.shape[-1] > 1
+    buffer_class = FrameStackReplayBuffer if frames else UniformReplayBuffer
+    return buffer_class(
+        config.buffer_size, spec, env.action_spec(), num_envs=env.num_envs,
         n_step=config.n_step, gamma=config.gamma, seed=seed,
     )
 

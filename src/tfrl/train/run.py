@@ -403,8 +403,9 @@ def _make_env(env: Any, run_cfg: RunConfig, num_envs: int, seed: int, render_mod
                 raise ConfigError("backend 'tf' needs the id of a TF-native environment, not a Python environment")
             return make_native(env, num_envs=num_envs, seed=seed, max_episode_steps=run_cfg.max_episode_steps)
         backend = "sync"  # evaluation always plays the Gymnasium environment
+    # training=False gives Atari's evaluation pipeline (whole games, raw scores); other ids ignore it
     return envs.make(env, num_envs=num_envs, seed=seed, backend=backend,
-                     max_episode_steps=run_cfg.max_episode_steps, render_mode=render_mode)
+                     max_episode_steps=run_cfg.max_episode_steps, render_mode=render_mode, training=training)
 
 
 class _Session:

@@ -135,3 +135,20 @@ def test_new_run_directories_never_collide(tmp_path):
 
     made = {_new_run_dir(tmp_path, "dqn", "CartPole-v1") for _ in range(5)}
     assert len(made) == 5 and all(p.is_dir() for p in made)
+
+
+def test_frame_stacks_go_into_the_frame_once_buffer():
+    from types import SimpleNamespace
+
+    from tfrl.data import FrameStackReplayBuffer
+    from tfrl.specs import ArraySpec, BoundedArraySpec
+    from tfrl.train.off_policy import make_replay_buffer
+
+    config = DQNConfig(buffer_size=1000, batch_size=32)
+    action = BoundedArraySpec((), np.int64, 0, 3)
+    images = SimpleNamespace(observation_spec=lambda: ArraySpec((84, 84, 4), np.uint8), action_spec=lambda: action,
+                             num_envs=2)
+    vectors = SimpleNamespace(observation_spec=lambda: ArraySpec((4,), np.float32), action_spec=lambda: action,
+                              num_envs=2)
+    assert isinstance(make_replay_buffer(config, images, seed=0), FrameStackReplayBuffer)
+    assert isinstance(make_replay_buffer(config, vectors, seed=0), UniformReplayBuffer)
