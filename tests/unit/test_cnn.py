@@ -242,3 +242,15 @@ def test_actor_critic_agents_build_nature_cnn(agent_type, config):
     assert np.isfinite(log_prob).all() and np.isfinite(value).all()
     with pytest.raises(UnsupportedSpaceError, match=r"nature_cnn.*\(84, 84, 4\)"):
         agent_type(config, ArraySpec((4,), np.float32), ACTIONS, total_steps=100, seed=0)
+
+
+def test_xla_defaults_on_for_mlps_and_off_for_the_cnn():
+    from tfrl.agents.a2c import A2CConfig
+    from tfrl.agents.dqn import DQNConfig
+    from tfrl.agents.ppo import PPOConfig
+
+    for config_class in (DQNConfig, PPOConfig, A2CConfig):
+        assert config_class().xla is True
+        assert config_class(encoder="nature_cnn").xla is False
+        assert config_class(encoder="nature_cnn", jit_compile=True).xla is True
+        assert config_class(jit_compile=False).xla is False

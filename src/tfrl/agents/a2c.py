@@ -67,8 +67,9 @@ class A2CConfig:
     """Standardize observations with running statistics (saved with checkpoints and in the policy file)."""
     normalize_rewards: bool = False
     """Scale rewards by the running std of the discounted return."""
-    jit_compile: bool = True
-    """Compile the update and the act call with XLA."""
+    jit_compile: bool | None = None
+    """Compile with XLA. None (the default) chooses: XLA for MLPs (several times faster here), not for the
+    Nature CNN (XLA's CPU convolutions made a gradient step 188 ms against 16.5 ms without it)."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -88,6 +89,11 @@ class A2CConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"A2C config: {message}")
+
+    @property
+    def xla(self) -> bool:
+        """Whether XLA compiles this agent's functions (``jit_compile``, or the default for the encoder)."""
+        return self.jit_compile if self.jit_compile is not None else self.encoder != "nature_cnn"
 
 
 def a2c_loss(log_prob: tf.Tensor, advantages: tf.Tensor, value: tf.Tensor, returns: tf.Tensor, entropy: tf.Tensor,
@@ -122,7 +128,7 @@ class A2CAgent(ActorCriticAgent):
         self.config = config
         self.core = ActorCriticCore(
             observation_spec, action_spec, config.hidden_sizes, config.shared_torso, config.activation,
-            config.log_std_init, seed, config.jit_compile, "A2C", encoder=config.encoder,
+            config.log_std_init, seed, config.xla, "A2C", encoder=config.encoder,
         )
         self.greedy_policy = self.core.greedy_policy
         self.stored_action_spec = self.core.stored_action_spec
@@ -151,7 +157,7 @@ class A2CAgent(ActorCriticAgent):
         def train(observation, action, reward, discount, last, valid, value):
             return self.update(observation, action, reward, discount, last, valid, None, value)
 
-        train = tf.function(train, input_signature=signature, jit_compile=config.jit_compile)
+        train = tf.function(train, input_signature=signature, jit_compile=config.xla)
         return train.get_concrete_function(), [s.dtype for s in signature]
 
     def update(self, observation, action, reward, discount, last, valid, log_prob, value,

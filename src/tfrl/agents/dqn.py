@@ -76,8 +76,9 @@ class DQNConfig:
     """Epsilon at the start of training."""
     exploration_final_eps: float = 0.05
     """Epsilon after the decay."""
-    jit_compile: bool = True
-    """Compile the training step and the greedy policy with XLA (several times faster for small MLPs)."""
+    jit_compile: bool | None = None
+    """Compile with XLA. None (the default) chooses: XLA for MLPs (several times faster here), not for the
+    Nature CNN (XLA's CPU convolutions made a gradient step 188 ms against 16.5 ms without it)."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -102,6 +103,11 @@ class DQNConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"DQN config: {message}")
+
+    @property
+    def xla(self) -> bool:
+        """Whether XLA compiles this agent's functions (``jit_compile``, or the default for the encoder)."""
+        return self.jit_compile if self.jit_compile is not None else self.encoder != "nature_cnn"
 
 
 def q_targets(
@@ -187,7 +193,7 @@ class DQNAgent:
             int(config.exploration_fraction * total_steps),
         )
         self.policy = EpsilonGreedyPolicy(
-            self.q_network, observation_spec, action_spec, epsilon, seed=seed + 1, jit_compile=config.jit_compile
+            self.q_network, observation_spec, action_spec, epsilon, seed=seed + 1, jit_compile=config.xla
         )
         self.greedy_policy = self.policy.greedy
         self._train = self._build_train()
@@ -205,7 +211,7 @@ class DQNAgent:
             tf.TensorSpec((None, None, *obs_shape), obs_dtype),
         ]
 
-        @tf.function(input_signature=signature, jit_compile=config.jit_compile)
+        @tf.function(input_signature=signature, jit_compile=config.xla)
         def train(observation, action, reward, discount, next_observation):
             steps = tf.shape(reward)[0]
             totals = tf.zeros([3], tf.float32)

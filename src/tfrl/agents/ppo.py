@@ -82,8 +82,9 @@ class PPOConfig:
     """Standardize observations with running statistics (saved with checkpoints and in the policy file)."""
     normalize_rewards: bool = False
     """Scale rewards by the running std of the discounted return."""
-    jit_compile: bool = True
-    """Compile the update and the act call with XLA."""
+    jit_compile: bool | None = None
+    """Compile with XLA. None (the default) chooses: XLA for MLPs (several times faster here), not for the
+    Nature CNN (XLA's CPU convolutions made a gradient step 188 ms against 16.5 ms without it)."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -106,6 +107,11 @@ class PPOConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"PPO config: {message}")
+
+    @property
+    def xla(self) -> bool:
+        """Whether XLA compiles this agent's functions (``jit_compile``, or the default for the encoder)."""
+        return self.jit_compile if self.jit_compile is not None else self.encoder != "nature_cnn"
 
 
 def masked_mean(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
@@ -184,7 +190,7 @@ class PPOAgent(ActorCriticAgent):
         self.config, self.num_envs = config, num_envs
         self.core = ActorCriticCore(
             observation_spec, action_spec, config.hidden_sizes, config.shared_torso, config.activation,
-            config.log_std_init, seed, config.jit_compile, "PPO", encoder=config.encoder,
+            config.log_std_init, seed, config.xla, "PPO", encoder=config.encoder,
         )
         self.greedy_policy = self.core.greedy_policy
         self.stored_action_spec = self.core.stored_action_spec
@@ -210,7 +216,7 @@ class PPOAgent(ActorCriticAgent):
             tf.TensorSpec((None, None), tf.float32),  # value [T+1, N]
             tf.TensorSpec((None, None), tf.int32),  # permutations [epochs, T*N]
         ]
-        train = tf.function(self.update, input_signature=signature, jit_compile=config.jit_compile)
+        train = tf.function(self.update, input_signature=signature, jit_compile=config.xla)
         return train.get_concrete_function(), [s.dtype for s in signature]
 
     def update(self, observation, action, reward, discount, last, valid, log_prob, value, permutations) -> tf.Tensor:

@@ -70,6 +70,11 @@ class ReinforceConfig:
             if not ok:
                 raise ConfigError(f"REINFORCE config: {message}")
 
+    @property
+    def xla(self) -> bool:
+        """Whether XLA compiles this agent's functions."""
+        return self.jit_compile
+
 
 def reinforce_loss(log_prob: tf.Tensor, weights: tf.Tensor, entropy: tf.Tensor, mask: tf.Tensor,
                    entropy_coef: float) -> dict[str, tf.Tensor]:
@@ -99,7 +104,7 @@ class ReinforceAgent(ActorCriticAgent):
         self.config = config
         self.core = ActorCriticCore(
             observation_spec, action_spec, config.hidden_sizes, False, config.activation,
-            config.log_std_init, seed, config.jit_compile, "REINFORCE",
+            config.log_std_init, seed, config.xla, "REINFORCE",
         )
         self.greedy_policy = self.core.greedy_policy
         self.stored_action_spec = self.core.stored_action_spec
@@ -120,7 +125,7 @@ class ReinforceAgent(ActorCriticAgent):
             tf.TensorSpec((None,), tf.float32),  # mask (padding)
         ]
 
-        @tf.function(input_signature=signature, jit_compile=config.jit_compile)
+        @tf.function(input_signature=signature, jit_compile=config.xla)
         def train(observation, action, returns, mask):
             with tf.GradientTape() as tape:
                 outputs = core.model(observation, training=True)

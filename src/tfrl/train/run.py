@@ -341,7 +341,7 @@ def train_seeds(
         native = native_env(env_label, max_episode_steps=run_cfg.max_episode_steps)
         states = run_compiled_seeds([s.agent for s in sessions], run_cfg, native,
                                     [s.context_factory for s in sessions], [s.state for s in sessions], seeds,
-                                    jit_compile=agent_cfg.jit_compile)
+                                    jit_compile=agent_cfg.xla)
         for session, state in zip(sessions, states):
             session.state = state
         return [session.finish() for session in sessions]
@@ -521,12 +521,12 @@ class _Session:
                 from tfrl.train.compiled_dqn import run_compiled_off_policy
 
                 self.state = run_compiled_off_policy(agent, agent_cfg, run_cfg, native, self.context_factory,
-                                                     self.state, jit_compile=agent_cfg.jit_compile)
+                                                     self.state, jit_compile=agent_cfg.xla)
             else:
                 from tfrl.train.compiled import run_compiled_on_policy
 
                 self.state = run_compiled_on_policy(agent, agent_cfg, run_cfg, native, self.context_factory,
-                                                    self.state, jit_compile=agent_cfg.jit_compile)
+                                                    self.state, jit_compile=agent_cfg.xla)
         elif info.loop == "off_policy":
             from tfrl.train.off_policy import run_off_policy
 
