@@ -1,4 +1,4 @@
-"""The ``tfrl`` command: ``train``, ``eval``, ``envs`` and ``params``.
+"""The ``tfrl`` command: ``train``, ``eval``, ``watch``, ``envs`` and ``params``.
 
 ``tfrl train ALGO ENV`` trains any algorithm of ``tfrl.agents.ALGORITHMS`` (dqn, reinforce, a2c, ppo)
 with its tuned preset for ENV when one ships in ``tfrl/presets/``.
@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=20, help="episodes to play (default 20)")
     p.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
     p.add_argument("--video", action="store_true", help="also record one episode to RUN/videos/ (MP4, or GIF)")
+
+    p = sub.add_parser("watch", help="play a run's saved policy and write a video with the score drawn on",
+                       description="Play RUN's saved policy and write an MP4 (or GIF where no encoder works).")
+    p.add_argument("run", help="run directory written by 'tfrl train'")
+    p.add_argument("--episodes", type=int, default=1, help="episodes to play (default 1)")
+    p.add_argument("--out", help="video file (default RUN/videos/watch-<time>.mp4)")
+    p.add_argument("--seed", type=int, default=12345, help="seed of the episodes")
 
     p = sub.add_parser("envs", help="list the environment ids that the installed Gymnasium (and ale-py) know")
     p.add_argument("filter", nargs="?", default="", help="show only ids containing this text")
@@ -161,6 +168,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from tfrl.errors import ConfigError
+    from tfrl.train.run import _load_record
+
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
+    _load_record(Path(args.run))
+    _quiet_tensorflow()
+    from tfrl.train import watch_run
+
+    path, result = watch_run(args.run, episodes=args.episodes, out=args.out, seed=args.seed)
+    print(f"video: {path}")
+    print(f"returns: {', '.join(f'{r:.1f}' for r in result.returns)}")
+    return 0
+
+
 def _cmd_envs(args: argparse.Namespace) -> int:
     from tfrl.envs import list_env_ids
 
@@ -196,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfrl`` command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"train": _cmd_train, "eval": _cmd_eval, "envs": _cmd_envs, "params": _cmd_params}
+    commands = {"train": _cmd_train, "eval": _cmd_eval, "watch": _cmd_watch, "envs": _cmd_envs,
+                "params": _cmd_params}
     try:
         return commands[args.command](args)
     except TfrlError as exc:

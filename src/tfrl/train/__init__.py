@@ -5,7 +5,7 @@
 """
 
 from tfrl.train.driver import Driver, EvalResult, evaluate_policy
-from tfrl.train.run import RunConfig, RunResult, evaluate_run, load_policy, resume, train, train_seeds
+from tfrl.train.run import RunConfig, RunResult, evaluate_run, load_policy, resume, train, train_seeds, watch_run
 
 __all__ = ["Driver", "EvalResult", "evaluate_policy", "RunConfig", "RunResult", "train", "train_seeds", "resume",
-           "evaluate_run", "load_policy"]
+           "evaluate_run", "watch_run", "load_policy"]

@@ -33,7 +33,7 @@ from tfrl.errors import ConfigError, RunDirError, closest
 COMPILED_ALGORITHMS = ("ppo", "a2c", "dqn")
 """Algorithms that backend 'tf' (TF-native environments and a compiled loop) trains."""
 
-__all__ = ["RunConfig", "RunResult", "train", "train_seeds", "resume", "evaluate_run", "preset_path", "resolve_config"]
+__all__ = ["RunConfig", "RunResult", "train", "train_seeds", "resume", "evaluate_run", "watch_run", "preset_path", "resolve_config"]
 
 
 @dataclass(frozen=True)
@@ -623,7 +623,7 @@ def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, s
     """Evaluate the saved policy of ``run_dir`` over ``episodes`` episodes; optionally record a video.
 
     ``env`` overrides the environment saved with the run (needed for runs trained on a factory).
-    Returns ``(EvalResult, video_path or None)``.
+    Returns ``(EvalResult, video_path or None)``; the video is one episode, made by ``watch_run``.
     """
     from tfrl.train.driver import evaluate_policy
 
@@ -631,24 +631,42 @@ def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, s
     record, model, module = load_policy(run_dir)
     run_cfg = apply_overrides(RunConfig(), record["run"])
     env_spec = env if env is not None else _saved_env(record)
-    env = _make_env(env_spec, run_cfg, min(episodes, 20), seed)
+    eval_env = _make_env(env_spec, run_cfg, min(episodes, 20), seed)
     try:
-        policy = module.policy_from_model(model, env.observation_spec(), env.action_spec())
-        result = evaluate_policy(env, policy, episodes, seed=seed)
+        policy = module.policy_from_model(model, eval_env.observation_spec(), eval_env.action_spec())
+        result = evaluate_policy(eval_env, policy, episodes, seed=seed)
     finally:
-        env.close()
-    video_path = None
-    if video:
-        from tfrl.video import annotate, write_video
+        eval_env.close()
+    video_path = watch_run(run_dir, episodes=1, seed=seed, env=env)[0] if video else None
+    return result, video_path
 
-        frames: list = []
-        one = _make_env(env_spec, run_cfg, 1, seed, render_mode="rgb_array")
-        try:
-            evaluate_policy(one, policy, 1, seed=seed,
-                            frame_sink=lambda frame, score: frames.append(annotate(frame, f"return {score:.0f}")))
-        finally:
-            one.close()
+
+def watch_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = None, seed: int = 12345,
+              env: Any = None, fps: int = 30):
+    """Play the saved policy of ``run_dir`` for ``episodes`` episodes and write them as one video.
+
+    The running return is drawn on every frame. The file is an MP4 (a GIF where no encoder works),
+    by default ``<run_dir>/videos/watch-<time>.mp4``. Returns ``(video_path, EvalResult)``.
+    """
+    from tfrl.train.driver import evaluate_policy
+    from tfrl.video import annotate, write_video
+
+    if episodes < 1:
+        raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    run_dir = Path(run_dir)
+    record, model, module = load_policy(run_dir)
+    run_cfg = apply_overrides(RunConfig(), record["run"])
+    env_spec = env if env is not None else _saved_env(record)
+    frames: list = []
+    one = _make_env(env_spec, run_cfg, 1, seed, render_mode="rgb_array")
+    try:
+        policy = module.policy_from_model(model, one.observation_spec(), one.action_spec())
+        result = evaluate_policy(one, policy, episodes, seed=seed,
+                                 frame_sink=lambda frame, score: frames.append(annotate(frame, f"return {score:.0f}")))
+    finally:
+        one.close()
+    if out is None:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         (run_dir / "videos").mkdir(exist_ok=True)
-        video_path = write_video(frames, run_dir / "videos" / f"eval-{stamp}.mp4", fps=30)
-    return result, video_path
+        out = run_dir / "videos" / f"watch-{stamp}.mp4"
+    return write_video(frames, Path(out), fps=fps), result

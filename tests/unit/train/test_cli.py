@@ -157,3 +157,22 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("tfrl: error: unknown environment id 'NoSuchEnv-v0'")
+
+
+def test_watch_writes_a_video_of_several_episodes(capsys, tmp_path):
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "dqn", "CartPole-v1", "--steps", "600", "--run-dir", str(run),
+                           "--set", "learning_starts=200", "--set", "eval_every=0", "--set", "final_eval_episodes=1",
+                           "--set", "hidden_sizes=[16]")
+    assert code == 0, err
+    out_file = tmp_path / "clip.mp4"
+    code, out, err = run_cli(capsys, "watch", str(run), "--episodes", "2", "--out", str(out_file))
+    assert code == 0, err
+    assert out_file.is_file() and out_file.stat().st_size > 1000
+    assert len(out.split("returns: ")[1].split(",")) == 2
+
+
+def test_watch_missing_run(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "watch", str(tmp_path / "nope"))
+    assert code == 2
+    assert "does not exist" in one_error_line(err)
