@@ -39,6 +39,8 @@ def _register_ale() -> bool:
         import ale_py
     except ImportError:
         return False
+    if hasattr(ale_py, "LoggerMode"):  # keep the emulator's start-up banner off the console
+        ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
     gymnasium.register_envs(ale_py)
     return True
 
