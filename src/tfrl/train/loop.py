@@ -165,7 +165,8 @@ class LoopContext:
         self.progress.update(state.step, **postfix)
 
     def after_steps(self, before: int, scalars: Callable[[], dict[str, float]]) -> bool:
-        """Log, evaluate and checkpoint if the step counter crossed their intervals; True means stop."""
+        """Log, evaluate and checkpoint if the step counter crossed their intervals; True means stop
+        (the target return was reached with ``stop_at_target``, or ``max_minutes`` have passed)."""
         state, run = self.state, self.run
         if _crossed(before, state.step, run.log_every) or state.step >= run.total_steps:
             self.log(scalars())
@@ -175,6 +176,9 @@ class LoopContext:
         if _crossed(before, state.step, run.eval_every):
             result = self.evaluate()
             stop = bool(run.stop_at_target and run.target_return is not None and result.mean >= run.target_return)
+        max_minutes = getattr(run, "max_minutes", None)
+        if max_minutes is not None and self.elapsed() >= 60.0 * max_minutes:
+            stop = True
         if _crossed(before, state.step, run.checkpoint_every) and not stop:
             self.save_checkpoint()
         return stop

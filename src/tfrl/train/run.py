@@ -61,6 +61,8 @@ class RunConfig:
     """Evaluation mean that counts as solved: the first step and time it is reached are recorded."""
     stop_at_target: bool = False
     """Stop training as soon as an evaluation mean reaches ``target_return``."""
+    max_minutes: float | None = None
+    """Stop training after this many minutes (then save, evaluate and write the run as usual)."""
     log_every: int = 1_000
     """Environment steps between two rows of training metrics."""
     checkpoint_every: int = 10_000
@@ -85,6 +87,7 @@ class RunConfig:
             (self.log_every >= 1, "log_every must be >= 1"),
             (self.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
+            (self.max_minutes is None or self.max_minutes > 0, "max_minutes must be > 0 or None"),
         ]
         for ok, message in checks:
             if not ok:

@@ -152,3 +152,9 @@ def test_frame_stacks_go_into_the_frame_once_buffer():
                               num_envs=2)
     assert isinstance(make_replay_buffer(config, images, seed=0), FrameStackReplayBuffer)
     assert isinstance(make_replay_buffer(config, vectors, seed=0), UniformReplayBuffer)
+
+
+def test_max_minutes_stops_training_early(tmp_path):
+    result = short_run(tmp_path, "timed", seed=0, total_steps=10**7, max_minutes=0.05)
+    assert 0 < result.steps < 10**7 and result.wall_time < 60
+    assert (result.run_dir / "policy.keras").is_file()
