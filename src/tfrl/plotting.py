@@ -16,6 +16,7 @@ from tfrl.logging import METRICS_FILE, read_metrics
 __all__ = ["EPISODE_RETURN", "EVAL_MEAN", "EVAL_STD", "smooth", "plot_learning_curve"]
 
 EPISODE_RETURN = "charts/episode_return"
+GAME_SCORE = "charts/game_score"
 """Column of the training episode returns."""
 EVAL_MEAN = "eval/return_mean"
 """Column of the mean return of an evaluation."""
@@ -82,13 +83,17 @@ def plot_learning_curve(
     ax = fig.add_subplot()
     drawn = False
 
-    steps, returns = _rows_with(metrics, EPISODE_RETURN)
+    # Atari runs log the raw score of whole games; their training episodes are single lives with
+    # clipped rewards, which would not compare with the evaluation's game scores.
+    train_column, train_label = (GAME_SCORE, "training game score") if GAME_SCORE in metrics else (
+        EPISODE_RETURN, "episode return")
+    steps, returns = _rows_with(metrics, train_column)
     if len(returns):
-        ax.scatter(steps, returns, s=6, alpha=0.25, color="tab:blue", linewidths=0, label="episode return")
+        ax.scatter(steps, returns, s=6, alpha=0.25, color="tab:blue", linewidths=0, label=train_label)
         window = max(1, min(100, len(returns) // 20))
         if len(returns) >= 3:
             ax.plot(steps, smooth(returns, window), color="tab:blue", lw=2,
-                    label=f"episode return (mean of {window})" if window > 1 else None)
+                    label=f"{train_label} (mean of {window})" if window > 1 else None)
         drawn = True
 
     e_steps, e_mean, e_std = _rows_with(metrics, EVAL_MEAN, EVAL_STD)

@@ -72,6 +72,10 @@ class DQNConfig:
     """Clip gradients to this global norm; None turns clipping off."""
     exploration_fraction: float = 0.1
     """Fraction of the total environment steps over which epsilon decays linearly."""
+    eval_epsilon: float = 0.0
+    """Epsilon of the evaluation policy (and of ``tfrl eval``/``watch``); 0 plays greedily. The Atari
+    presets use 0.05 as Mnih et al. (2015) did, so that a policy that never presses FIRE cannot stall a
+    game until the time limit."""
     exploration_initial_eps: float = 1.0
     """Epsilon at the start of training."""
     exploration_final_eps: float = 0.05
@@ -97,6 +101,7 @@ class DQNConfig:
             (self.loss in ("huber", "mse"), "loss must be 'huber' or 'mse'"),
             (self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm must be > 0 or None"),
             (0.0 <= self.exploration_fraction <= 1.0, "exploration_fraction must lie in [0, 1]"),
+            (0.0 <= self.eval_epsilon <= 1.0, "eval_epsilon must lie in [0, 1]"),
             (0.0 <= self.exploration_final_eps <= 1.0, "exploration_final_eps must lie in [0, 1]"),
             (0.0 <= self.exploration_initial_eps <= 1.0, "exploration_initial_eps must lie in [0, 1]"),
         ]
@@ -195,7 +200,11 @@ class DQNAgent:
         self.policy = EpsilonGreedyPolicy(
             self.q_network, observation_spec, action_spec, epsilon, seed=seed + 1, jit_compile=config.xla
         )
-        self.greedy_policy = self.policy.greedy
+        self.greedy_policy = (
+            EpsilonGreedyPolicy(self.q_network, observation_spec, action_spec, config.eval_epsilon, seed=seed + 2,
+                                jit_compile=config.xla)
+            if config.eval_epsilon > 0 else self.policy.greedy
+        )
         self._train = self._build_train()
 
     def _build_train(self):
@@ -282,7 +291,12 @@ class DQNAgent:
         return self.q_network
 
 
-def policy_from_model(model: keras.Model, observation_spec: ArraySpec, action_spec: BoundedArraySpec) -> GreedyPolicy:
-    """The greedy policy of a saved Q network (what ``tfrl eval`` plays)."""
+def policy_from_model(
+    model: keras.Model, observation_spec: ArraySpec, action_spec: BoundedArraySpec, epsilon: float = 0.0,
+    seed: int | None = None,
+) -> GreedyPolicy | EpsilonGreedyPolicy:
+    """The policy of a saved Q network that ``tfrl eval`` plays: greedy, or epsilon-greedy if ``epsilon > 0``."""
+    if epsilon > 0:
+        return EpsilonGreedyPolicy(model, observation_spec, action_spec, epsilon, seed=seed)
     return GreedyPolicy(model, observation_spec, action_spec)
 

@@ -82,6 +82,8 @@ class LoopContext:
     ``agent`` provides ``greedy_policy``, ``checkpoint_items()`` and ``host_state()``;
     ``replay`` (optional) is saved with checkpoints when ``run.save_replay``.
     ``extra_state()`` adds loop-specific JSON to each checkpoint.
+    ``game_scores()`` (Atari) returns the raw scores of the whole games finished since its last call;
+    their mean is logged as ``charts/game_score``, since training episodes there end on a life loss.
     """
 
     def __init__(
@@ -96,9 +98,11 @@ class LoopContext:
         progress_desc: str = "train",
         replay=None,
         extra_state: Callable[[], dict] | None = None,
+        game_scores: Callable[[], list[float]] | None = None,
     ):
         self.agent, self.run, self.logger, self.checkpoints, self.state = agent, run, logger, checkpoints, state
         self.make_eval_env, self.on_eval, self.replay, self.extra_state = make_eval_env, on_eval, replay, extra_state
+        self.game_scores = game_scores
         self.eval_env = None
         self._start = time.perf_counter() - state.wall_time
         self._returns: list[float] = []
@@ -157,6 +161,10 @@ class LoopContext:
             row["charts/episode_return"] = float(np.mean(self._returns))
             row["charts/episode_length"] = float(np.mean(self._lengths))
             self._returns, self._lengths = [], []
+        if self.game_scores is not None:
+            scores = self.game_scores()
+            if scores:
+                row["charts/game_score"] = float(np.mean(scores))
         self.logger.log(state.step, row)
         self._last_log = (now, state.step)
         postfix = {"ret": row.get("charts/episode_return", float("nan")), "eval": self._latest_eval}

@@ -510,8 +510,18 @@ class _Session:
             make_eval_env=lambda: self.make_eval_env(run_cfg.eval_episodes, run_cfg.seed + 10_000),
             logger=self.logger, checkpoints=self.checkpoints, state=self.state, on_eval=self._keep_best,
             progress_desc=f"{self.info.name} {self.env_label}" + (f" seed {run_cfg.seed}" if run_cfg.seed else ""),
-            replay=replay_buffer, extra_state=self._normalizer_state,
+            replay=replay_buffer, extra_state=self._normalizer_state, game_scores=self._game_scores(),
         )
+
+    def _game_scores(self):
+        """For Atari ids, a function giving the raw scores of the real games finished since its last call."""
+        from tfrl.envs.registry import _is_atari_id, _split_module
+
+        if not (isinstance(self.env_spec, str) and _is_atari_id(_split_module(self.env_spec)[1])):
+            return None
+        from tfrl.envs.atari import pop_game_records
+
+        return lambda: [record.game_return for record in pop_game_records(self.env)]
 
     def run_loop(self) -> None:
         """Run the algorithm's loop for this session alone."""
@@ -619,6 +629,14 @@ def load_policy(run_dir: str | Path, env=None):
     module = get_algorithm(record["algo"]).load()
     if env is None:
         return record, model, module
+    return _saved_policy(record, model, module, env, seed=0)
+
+
+def _saved_policy(record: dict[str, Any], model, module, env, seed: int):
+    """The policy ``eval`` and ``watch`` play: greedy, or epsilon-greedy where the run set ``eval_epsilon``."""
+    epsilon = float(record["agent"].get("eval_epsilon", 0.0) or 0.0)
+    if epsilon > 0:
+        return module.policy_from_model(model, env.observation_spec(), env.action_spec(), epsilon=epsilon, seed=seed)
     return module.policy_from_model(model, env.observation_spec(), env.action_spec())
 
 
@@ -636,7 +654,7 @@ def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, s
     env_spec = env if env is not None else _saved_env(record)
     eval_env = _make_env(env_spec, run_cfg, min(episodes, 20), seed)
     try:
-        policy = module.policy_from_model(model, eval_env.observation_spec(), eval_env.action_spec())
+        policy = _saved_policy(record, model, module, eval_env, seed)
         result = evaluate_policy(eval_env, policy, episodes, seed=seed)
     finally:
         eval_env.close()
@@ -663,7 +681,7 @@ def watch_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = N
     frames: list = []
     one = _make_env(env_spec, run_cfg, 1, seed, render_mode="rgb_array")
     try:
-        policy = module.policy_from_model(model, one.observation_spec(), one.action_spec())
+        policy = _saved_policy(record, model, module, one, seed)
         result = evaluate_policy(one, policy, episodes, seed=seed,
                                  frame_sink=lambda frame, score: frames.append(annotate(frame, f"return {score:.0f}")))
     finally:
