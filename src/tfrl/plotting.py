@@ -16,8 +16,9 @@ from tfrl.logging import METRICS_FILE, read_metrics
 __all__ = ["EPISODE_RETURN", "EVAL_MEAN", "EVAL_STD", "smooth", "plot_learning_curve"]
 
 EPISODE_RETURN = "charts/episode_return"
-GAME_SCORE = "charts/game_score"
 """Column of the training episode returns."""
+GAME_SCORE = "charts/game_score"
+"""Column of the raw scores of whole training games (Atari, where an episode is one life)."""
 EVAL_MEAN = "eval/return_mean"
 """Column of the mean return of an evaluation."""
 EVAL_STD = "eval/return_std"
