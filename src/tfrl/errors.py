@@ -12,6 +12,7 @@ __all__ = [
     "TfrlError",
     "UnknownEnvironmentError",
     "UnsupportedSpaceError",
+    "UnsafeModelError",
     "ConfigError",
     "RunDirError",
     "closest",
@@ -36,6 +37,10 @@ class ConfigError(TfrlError, ValueError):
 
 class RunDirError(TfrlError, FileNotFoundError):
     """A run directory that is missing, incomplete or corrupt."""
+
+
+class UnsafeModelError(TfrlError, ValueError):
+    """A saved model that would run arbitrary Python code when loaded (refused by Keras safe mode)."""
 
 
 def closest(word: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:

@@ -21,7 +21,9 @@ episode, 1.0 on the LAST step of a truncated one (see ``tfrl.specs``).
 from __future__ import annotations
 
 import abc
+import copy
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +81,18 @@ class Environment(abc.ABC):
         """An RGB frame ``[height, width, 3]`` of env 0, or None if the env does not render."""
         return None
 
+    def get_state(self) -> Any:
+        """A picklable snapshot of the episodes in progress, or None where this environment cannot give one.
+
+        Checkpoints store it so that a resumed run continues its episodes instead of starting new
+        ones (``set_state`` puts it back).
+        """
+        return None
+
+    def set_state(self, state: Any) -> None:
+        """Continue the episodes of a snapshot that ``get_state`` returned."""
+        raise NotImplementedError(f"{type(self).__name__} cannot restore a snapshot of its episodes")
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the environments' resources (processes, windows). Safe to call twice."""
@@ -101,6 +115,9 @@ class EnvironmentWrapper(Environment):
     Subclasses override only what they change, and reach the inner environment as
     ``self.environment``.
     """
+
+    _snapshot_attributes: tuple[str, ...] = ()
+    """Attributes that ``get_state`` saves along with the inner environment's snapshot."""
 
     def __init__(self, environment: Environment) -> None:
         self._environment = environment
@@ -138,6 +155,19 @@ class EnvironmentWrapper(Environment):
     def render(self) -> np.ndarray | None:
         """Render the inner environment."""
         return self._environment.render()
+
+    def get_state(self) -> Any:
+        """The inner environment's snapshot with this wrapper's ``_snapshot_attributes`` (None if the inner has none)."""
+        inner = self._environment.get_state()
+        if inner is None:
+            return None
+        return {"inner": inner, "own": {name: copy.deepcopy(getattr(self, name)) for name in self._snapshot_attributes}}
+
+    def set_state(self, state: Any) -> None:
+        """Restore the inner environment's snapshot and this wrapper's attributes."""
+        self._environment.set_state(state["inner"])
+        for name, value in state["own"].items():
+            setattr(self, name, copy.deepcopy(value))
 
     def close(self) -> None:
         """Close the inner environment."""

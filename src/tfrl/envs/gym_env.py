@@ -68,7 +68,8 @@ def space_to_spec(space: gymnasium.Space, name: str, env_name: str) -> ArraySpec
 
 class _SpecCheck(gymnasium.Wrapper):
     """Outermost wrapper of each sub-env: refuses unsupported spaces when built, checks the
-    shape of every reset observation, and records the env's readable name in its metadata."""
+    shape (and numeric dtype) of every observation from reset and step, and records the env's
+    readable name in its metadata."""
 
     def __init__(self, env: gymnasium.Env) -> None:
         super().__init__(env)
@@ -78,16 +79,25 @@ class _SpecCheck(gymnasium.Wrapper):
         space_to_spec(env.action_space, "action", self._env_name)
         self.metadata = {**env.metadata, _NAME_KEY: self._env_name}
 
+    def _check(self, observation: Any, where: str) -> None:
+        array = np.asarray(observation)
+        if array.shape != self._observation_spec.shape or array.dtype.kind not in "biuf":
+            raise UnsupportedSpaceError(
+                f"environment {self._env_name!r} returned an observation of shape {array.shape} and dtype "
+                f"{array.dtype} from {where}, but its observation_space {self.env.observation_space} promises "
+                f"shape {self._observation_spec.shape} {self._observation_spec.dtype} (expected spec "
+                f"{self._observation_spec}); fix the environment's observations or its observation_space"
+            )
+
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         observation, info = self.env.reset(**kwargs)
-        shape = np.shape(observation)
-        if shape != self._observation_spec.shape:
-            raise UnsupportedSpaceError(
-                f"environment {self._env_name!r} returned an observation of shape {shape} from reset(), "
-                f"but its observation_space {self.env.observation_space} promises "
-                f"shape {self._observation_spec.shape} (expected spec {self._observation_spec})"
-            )
+        self._check(observation, "reset()")
         return observation, info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self._check(observation, "step()")
+        return observation, reward, terminated, truncated, info
 
 
 def _checked(env_fn: Callable[[], gymnasium.Env]) -> gymnasium.Env:
@@ -191,6 +201,30 @@ class GymnasiumEnvironment(Environment):
         reward = np.where(first, 0.0, reward).astype(np.float32)
         self._after_last = last
         return TimeStep(step_type, reward, discount, self._to_observation(observation))
+
+    def get_state(self) -> dict[str, Any] | None:
+        """The sub-environments themselves (to be pickled) with the auto-reset flags; sync back-end only.
+
+        None for the async back-end (its sub-environments live in other processes) and before the
+        first ``reset``.
+        """
+        if not isinstance(self._vec, SyncVectorEnv) or not self._started:
+            return None
+        return {"envs": list(self._vec.envs), "autoreset": self._vec._autoreset_envs.copy(),
+                "after_last": self._after_last.copy()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Replace the sub-environments with those of a ``get_state`` snapshot (unpickled)."""
+        if not isinstance(self._vec, SyncVectorEnv):
+            raise ConfigError("only the sync back-end can restore a snapshot of its sub-environments")
+        if len(state["envs"]) != self.num_envs:
+            raise ConfigError(f"the snapshot has {len(state['envs'])} sub-environments, this environment {self.num_envs}")
+        for env in self._vec.envs:
+            env.close()
+        self._vec.envs = list(state["envs"])
+        self._vec._autoreset_envs = np.array(state["autoreset"], dtype=np.bool_)
+        self._after_last = np.array(state["after_last"], dtype=bool)
+        self._started, self._pending_seed = True, None
 
     def render(self) -> np.ndarray | None:
         """An RGB frame of sub-env 0 when made with ``render_mode="rgb_array"``, else None."""

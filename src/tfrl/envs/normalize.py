@@ -104,6 +104,8 @@ class NormalizeObservation(EnvironmentWrapper):
 class NormalizeReward(EnvironmentWrapper):
     """Divide rewards by the running std of a per-environment discounted return; clip to ``[-clip, clip]``."""
 
+    _snapshot_attributes = ("_returns",)  # the statistics are saved by the training loop itself
+
     def __init__(self, environment: Environment, gamma: float = 0.99, clip: float = 10.0, epsilon: float = 1e-8,
                  update: bool = True):
         super().__init__(environment)

@@ -37,6 +37,8 @@ class EpisodeStatistics(EnvironmentWrapper):
     adds its reward to the return. Episodes in progress at a ``reset`` are dropped.
     """
 
+    _snapshot_attributes = ("_returns", "_lengths", "_finished", "_total_steps")
+
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         self._returns = np.zeros(environment.num_envs, dtype=np.float64)

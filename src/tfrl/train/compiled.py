@@ -236,10 +236,14 @@ def run_compiled_seeds(agents: list, run, env, context_factories: list, states: 
                 state.train_calls += 1
                 if stats[3] > 0:
                     context.record_summary(float(stats[1]), float(stats[2]), int(stats[3]))
+                context.check_metrics(metrics)
                 row = {**metrics, **timing}
                 if context.after_steps(before, lambda row=row: row) or state.step >= run.total_steps:
                     active[k] = False
-    finally:
+    except BaseException:
         for context in contexts:
-            context.close()
+            context.close(save=False)
+        raise
+    for context in contexts:
+        context.close()
     return states

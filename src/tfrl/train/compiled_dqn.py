@@ -259,11 +259,14 @@ def run_compiled_off_policy(agent, config, run, env, context_factory, state: Loo
                 state.step, state.train_calls, compiled.vector_steps_for(goal - state.step))
             if new_metrics is not None:
                 metrics = new_metrics
+                context.check_metrics(metrics)
             if stats[2] > 0:
                 context.record_summary(float(stats[0]), float(stats[1]), int(stats[2]))
             step = state.step
             if context.after_steps(before, lambda: {**metrics, "charts/epsilon": agent.policy.epsilon(step)}):
                 break
-    finally:
-        context.close()
+    except BaseException:
+        context.close(save=False)
+        raise
+    context.close()
     return state

@@ -8,6 +8,8 @@ whether training should stop (the target return was reached and ``stop_at_target
 
 from __future__ import annotations
 
+import pickle
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ import numpy as np
 from tfrl.logging import MetricsLogger, Progress, memory_mb
 from tfrl.train.checkpoint import CheckpointManager
 from tfrl.train.driver import EvalResult, evaluate_policy
+from tfrl.train.guards import check_finite_metrics, check_finite_time_step, stop_requested
 
 __all__ = ["LoopState", "LoopContext", "loop_state_from_dict"]
 
@@ -82,6 +85,9 @@ class LoopContext:
     ``agent`` provides ``greedy_policy``, ``checkpoint_items()`` and ``host_state()``;
     ``replay`` (optional) is saved with checkpoints when ``run.save_replay``.
     ``extra_state()`` adds loop-specific JSON to each checkpoint.
+    ``env`` is the training environment: its running episodes (``env.get_state()``) are saved with
+    each checkpoint together with what the loop returns from ``loop_vars()`` (its current time step
+    and random generators), and a resumed session hands them back to the loop as ``resume_vars``.
     ``game_scores()`` (Atari) returns the raw scores of the whole games finished since its last call;
     their mean is logged as ``charts/game_score``, since training episodes there end on a life loss.
     """
@@ -99,10 +105,15 @@ class LoopContext:
         replay=None,
         extra_state: Callable[[], dict] | None = None,
         game_scores: Callable[[], list[float]] | None = None,
+        env=None,
+        resume_vars: dict[str, Any] | None = None,
     ):
         self.agent, self.run, self.logger, self.checkpoints, self.state = agent, run, logger, checkpoints, state
         self.make_eval_env, self.on_eval, self.replay, self.extra_state = make_eval_env, on_eval, replay, extra_state
         self.game_scores = game_scores
+        self.env, self.resume_vars = env, resume_vars
+        self.loop_vars: Callable[[], dict[str, Any]] | None = None
+        self._warned_loop_state = False
         self.eval_env = None
         self._start = time.perf_counter() - state.wall_time
         self._returns: list[float] = []
@@ -184,6 +195,8 @@ class LoopContext:
         if _crossed(before, state.step, run.eval_every):
             result = self.evaluate()
             stop = bool(run.stop_at_target and run.target_return is not None and result.mean >= run.target_return)
+        if stop_requested() is not None:  # SIGINT or SIGTERM: finish this step, checkpoint, return
+            stop = True
         max_minutes = getattr(run, "max_minutes", None)
         if max_minutes is not None and self.elapsed() >= 60.0 * max_minutes:
             stop = True
@@ -191,8 +204,31 @@ class LoopContext:
             self.save_checkpoint()
         return stop
 
+    def check_metrics(self, metrics: dict[str, float]) -> None:
+        """Stop the run (``TrainingDivergedError``) if a training metric is NaN or infinite."""
+        check_finite_metrics(metrics, self.state.step, self.checkpoints.latest())
+
+    def check_time_step(self, time_step) -> None:
+        """Stop the run (``TrainingDivergedError``) if a reward or observation is NaN or infinite."""
+        check_finite_time_step(time_step, self.state.step, self.checkpoints.latest())
+
+    def _loop_state(self) -> bytes | None:
+        if self.env is None or self.loop_vars is None:
+            return None
+        env_state = self.env.get_state()
+        if env_state is None:
+            return None
+        try:
+            return pickle.dumps({"env": env_state, **self.loop_vars()}, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an environment that cannot be pickled: resume starts new episodes
+            if not self._warned_loop_state:
+                self._warned_loop_state = True
+                print(f"warning: the episodes in progress cannot be saved with checkpoints ({type(exc).__name__}: "
+                      f"{exc}); a resumed run will start new episodes", file=sys.stderr)
+            return None
+
     def save_checkpoint(self) -> None:
-        """Write a checkpoint of the agent, the counters and (optionally) the replay buffer."""
+        """Write a checkpoint of the agent, the counters, the running episodes and (optionally) the replay buffer."""
         self.state.wall_time = self.elapsed()
         extra = self.extra_state() if self.extra_state is not None else {}
         self.checkpoints.save(
@@ -200,13 +236,19 @@ class LoopContext:
             self.agent.checkpoint_items(),
             {**self.state.to_dict(), "agent_host": self.agent.host_state(), **extra},
             replay=self.replay if self.run.save_replay else None,
+            loop_state=self._loop_state(),
         )
 
-    def close(self) -> None:
-        """Close the progress bar and the evaluation environment, and take the final checkpoint."""
+    def close(self, save: bool = True) -> None:
+        """Close the progress bar and the evaluation environment, and take the final checkpoint.
+
+        Loops pass ``save=False`` when they stop on an error: a checkpoint taken in the middle of a
+        failed step could hold a half-updated state (or NaN weights).
+        """
         self.progress.close()
         if self.eval_env is not None:
             self.eval_env.close()
             self.eval_env = None
         self.state.wall_time = self.elapsed()
-        self.save_checkpoint()
+        if save:
+            self.save_checkpoint()

@@ -42,7 +42,13 @@ def run_off_policy(agent, config, run, env, context_factory, state: LoopState,
     buffer = buffer if buffer is not None else make_replay_buffer(config, env, run.seed)
     random_policy = RandomPolicy(env.action_spec(), seed=run.seed + 7 + state.step)
     context: LoopContext = context_factory(buffer)
-    time_step = env.reset(seed=run.seed + state.step)
+    resumed = context.resume_vars
+    if resumed:  # continue the episodes that were running when the checkpoint was written
+        time_step = resumed["time_step"]
+        random_policy.rng.bit_generator.state = resumed["random_rng"]
+    else:
+        time_step = env.reset(seed=run.seed + state.step)
+    context.loop_vars = lambda: {"time_step": time_step, "random_rng": random_policy.rng.bit_generator.state}
     train_metrics: dict[str, float] = {}
     try:
         while state.step < run.total_steps:
@@ -51,6 +57,7 @@ def run_off_policy(agent, config, run, env, context_factory, state: LoopState,
             else:
                 action = agent.policy.action(time_step.observation, state.step)
             next_time_step = env.step(action)
+            context.check_time_step(next_time_step)
             buffer.add(time_step, action, next_time_step)
             before = state.step
             state.step += int(np.count_nonzero(~time_step.is_last()))
@@ -64,11 +71,14 @@ def run_off_policy(agent, config, run, env, context_factory, state: LoopState,
                 if due > 0:
                     batch = buffer.sample(config.batch_size, num_batches=due * config.gradient_steps)
                     train_metrics = agent.train(batch)
+                    context.check_metrics(train_metrics)
                     state.train_calls = state.step // config.train_freq
 
             step = state.step
             if context.after_steps(before, lambda: {**train_metrics, "charts/epsilon": agent.policy.epsilon(step)}):
                 break
-    finally:
-        context.close()
+    except BaseException:
+        context.close(save=False)
+        raise
+    context.close()
     return state

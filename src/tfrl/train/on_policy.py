@@ -39,6 +39,7 @@ def _collect_rollout(agent, env, rollout: RolloutBuffer, time_step, state: LoopS
     for _ in range(rollout.num_steps):
         env_action, action, log_prob, value = agent.act(time_step.observation)
         next_time_step = env.step(env_action)
+        context.check_time_step(next_time_step)
         rollout.add(time_step, action, next_time_step, log_prob=log_prob, value=value)
         state.step += int(np.count_nonzero(~time_step.is_last()))
         time_step = next_time_step
@@ -58,6 +59,7 @@ class _EpisodeCollector:
         while len(done.rewards) < count:
             env_action, action, _, _ = agent.act(time_step.observation)
             next_time_step = env.step(env_action)
+            context.check_time_step(next_time_step)
             live = ~time_step.is_last()
             for i in np.flatnonzero(live):
                 obs, acts, rews = self.running[i]
@@ -88,7 +90,14 @@ def run_on_policy(agent, config, run, env, context_factory, state: LoopState) ->
         collector = _EpisodeCollector(env.num_envs)
     else:
         rollout = RolloutBuffer(config.num_steps, env.num_envs, env.observation_spec(), agent.stored_action_spec)
-    time_step = env.reset(seed=run.seed + state.step)
+    resumed = context.resume_vars
+    if resumed:  # continue the episodes that were running when the checkpoint was written
+        time_step = resumed["time_step"]
+        if by_episodes:
+            collector.running = resumed["running"]
+    else:
+        time_step = env.reset(seed=run.seed + state.step)
+    context.loop_vars = lambda: {"time_step": time_step, **({"running": collector.running} if by_episodes else {})}
     train_metrics: dict[str, float] = {}
     try:
         while state.step < run.total_steps:
@@ -100,9 +109,12 @@ def run_on_policy(agent, config, run, env, context_factory, state: LoopState) ->
                 batch = rollout.as_batch()
             # progress of the run when this batch's collection began: the first update uses the full rate
             train_metrics = agent.train(batch, progress=min(before / run.total_steps, 1.0))
+            context.check_metrics(train_metrics)
             state.train_calls += 1
             if context.after_steps(before, lambda: dict(train_metrics)):
                 break
-    finally:
-        context.close()
+    except BaseException:
+        context.close(save=False)
+        raise
+    context.close()
     return state

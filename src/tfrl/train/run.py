@@ -15,12 +15,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import pickle
 import platform
 import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import yaml
@@ -28,7 +29,7 @@ import yaml
 from tfrl import __version__
 from tfrl.agents import get_algorithm
 from tfrl.config import apply_overrides, load_yaml, to_dict
-from tfrl.errors import ConfigError, RunDirError, closest
+from tfrl.errors import ConfigError, RunDirError, UnsafeModelError, closest
 
 COMPILED_ALGORITHMS = ("ppo", "a2c", "dqn")
 """Algorithms that backend 'tf' (TF-native environments and a compiled loop) trains."""
@@ -74,6 +75,9 @@ class RunConfig:
     backend 'tf' keeps its replay buffer in the graph and does not save it)."""
     tensorboard: bool = True
     """Write TensorBoard event files next to metrics.csv."""
+    deterministic: bool = False
+    """Deterministic mode: TensorFlow's op determinism on and every seed fixed, so that one seed gives the
+    same weights on every run and across a stop and resume (host loops; needs backend 'sync')."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -88,6 +92,8 @@ class RunConfig:
             (self.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
             (self.max_minutes is None or self.max_minutes > 0, "max_minutes must be > 0 or None"),
+            (not (self.deterministic and self.backend == "async"),
+             "deterministic mode needs backend 'sync' (the async workers' episodes cannot be saved and resumed)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -110,6 +116,9 @@ class RunResult:
     """First step whose evaluation reached ``target_return`` (None if never or not set)."""
     first_solved_time: float | None
     """Training seconds until then."""
+    interrupted: str | None = None
+    """``"SIGINT"`` or ``"SIGTERM"`` when a signal stopped the run early (a checkpoint was written, no final
+    evaluation played; resume it to finish), else None."""
 
 
 def _env_label(env: Any) -> str:
@@ -264,7 +273,6 @@ def _start_run_dir(run_dir: Path, info, env, env_label: str, preset, run_cfg, ag
 
     if (run_dir / "config.yaml").exists():
         raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
     record = {
         "algo": info.name,
         "env": env_label,
@@ -277,7 +285,12 @@ def _start_run_dir(run_dir: Path, info, env, env_label: str, preset, run_cfg, ag
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
     }
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+    except OSError as exc:
+        raise RunDirError(f"cannot write the run directory {str(run_dir)!r} ({exc.strerror or exc}); "
+                          f"choose a writable place with --run-dir (or runs_root=)") from None
     return run_dir
 
 
@@ -291,17 +304,19 @@ def train(
     overrides: dict[str, Any] | None = None,
     use_preset: bool = True,
     verbose: bool = True,
+    on_eval: Callable[[int, float], None] | None = None,
     **settings: Any,
 ) -> RunResult:
     """Train ``algo`` on ``env`` (an id, a ``gymnasium.Env`` subclass or a factory) in a new run directory.
 
     ``settings`` are flat keys of ``RunConfig`` and the agent's config, e.g.
     ``train("dqn", "CartPole-v1", total_steps=20_000, learning_rate=1e-3)``.
+    ``on_eval(step, mean_return)`` is called after each evaluation during training (``tfrl.sweep`` reports to Ray Tune).
     """
     info, env_label, run_cfg, agent_cfg, preset = _prepare(algo, env, config, overrides, use_preset, settings)
     run_dir = Path(run_dir) if run_dir is not None else _new_run_dir(Path(runs_root), info.name, env_label)
     _start_run_dir(run_dir, info, env, env_label, preset, run_cfg, agent_cfg)
-    return _execute(info, env, env_label, run_cfg, agent_cfg, run_dir, resume_from=None, verbose=verbose)
+    return _execute(info, env, env_label, run_cfg, agent_cfg, run_dir, resume_from=None, verbose=verbose, on_eval=on_eval)
 
 
 def train_seeds(
@@ -369,7 +384,8 @@ def _load_record(run_dir: Path) -> dict[str, Any]:
     return record
 
 
-def resume(run_dir: str | Path, total_steps: int | None = None, verbose: bool = True, env: Any = None) -> RunResult:
+def resume(run_dir: str | Path, total_steps: int | None = None, verbose: bool = True, env: Any = None,
+           on_eval: Callable[[int, float], None] | None = None) -> RunResult:
     """Continue the run in ``run_dir`` from its newest complete checkpoint (optionally to more steps).
 
     ``env`` rebuilds the environment when the run was trained on a factory rather than an id or class.
@@ -385,11 +401,17 @@ def resume(run_dir: str | Path, total_steps: int | None = None, verbose: bool = 
         record["run"]["total_steps"] = int(total_steps)
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
     agent_cfg = apply_overrides(info.config_type()(), record["agent"])
-    latest = CheckpointManager(run_dir / "checkpoints").latest()
+    latest, problems = CheckpointManager(run_dir / "checkpoints").latest_intact()
+    for problem in problems:
+        print(f"warning: {problem}; skipping it", file=sys.stderr)
     if latest is None:
-        raise RunDirError(f"{str(run_dir)!r} has no complete checkpoint to resume from; start a new run instead")
+        found = "; ".join(problems) if problems else "none was written"
+        raise RunDirError(f"{str(run_dir)!r} has no intact checkpoint to resume from ({found}); start a new run instead")
+    if problems and verbose:
+        print(f"resuming from the previous checkpoint, {latest.name}", file=sys.stderr)
     env_spec = env if env is not None else _saved_env(record)
-    return _execute(info, env_spec, record["env"], run_cfg, agent_cfg, run_dir, resume_from=latest, verbose=verbose)
+    return _execute(info, env_spec, record["env"], run_cfg, agent_cfg, run_dir, resume_from=latest, verbose=verbose,
+                    on_eval=on_eval)
 
 
 def _make_env(env: Any, run_cfg: RunConfig, num_envs: int, seed: int, render_mode: str | None = None,
@@ -445,7 +467,7 @@ class _Session:
                 seed=run_cfg.seed, num_envs=env.num_envs,
             )
             self.checkpoints = CheckpointManager(run_dir / "checkpoints", keep=run_cfg.keep_checkpoints)
-            self.state, self.replay = LoopState(), None
+            self.state, self.replay, self.resume_vars = LoopState(), None, None
             if info.loop == "off_policy" and run_cfg.backend != "tf":
                 from tfrl.train.off_policy import make_replay_buffer
 
@@ -453,6 +475,11 @@ class _Session:
             if resume_from is not None:
                 try:
                     saved = CheckpointManager.restore(resume_from, self.agent.checkpoint_items(), self.replay)
+                    loop_blob = saved.pop("loop_state", None)
+                    if loop_blob is not None:  # checksummed by the manifest before it gets here
+                        loop_vars = pickle.loads(loop_blob)
+                        self.env.set_state(loop_vars.pop("env"))
+                        self.resume_vars = loop_vars
                     self.state = loop_state_from_dict(saved)
                     self.agent.load_host_state(saved.get("agent_host", {}))
                     for name, wrapper in (("obs_norm", self.obs_norm), ("reward_norm", self.reward_norm)):
@@ -495,10 +522,15 @@ class _Session:
         return with_observation_normalizer(self.agent.policy_model, self.raw_observation_spec, stats.mean,
                                            stats.var, self.obs_norm.clip, self.obs_norm.epsilon)
 
+    eval_hook: Callable[[int, float], None] | None = None
+    """Called with (step, mean return) after each evaluation (``train(on_eval=...)``)."""
+
     def _keep_best(self, step: int, result) -> None:
         if result.mean > self._best:
             self._best = result.mean
             _save_keras(self.saved_model(), self.run_dir / "best_policy.keras")
+        if self.eval_hook is not None:
+            self.eval_hook(step, float(result.mean))
 
     def context_factory(self, replay_buffer=None):
         """The ``LoopContext`` that evaluates, logs and checkpoints this run."""
@@ -511,6 +543,7 @@ class _Session:
             logger=self.logger, checkpoints=self.checkpoints, state=self.state, on_eval=self._keep_best,
             progress_desc=f"{self.info.name} {self.env_label}" + (f" seed {run_cfg.seed}" if run_cfg.seed else ""),
             replay=replay_buffer, extra_state=self._normalizer_state, game_scores=self._game_scores(),
+            env=self.env if run_cfg.backend != "tf" else None, resume_vars=self.resume_vars,
         )
 
     def _game_scores(self):
@@ -552,6 +585,7 @@ class _Session:
 
     def finish(self) -> RunResult:
         """Save the policy, play the final evaluation, write the summary and the learning curve."""
+        from tfrl.fileio import atomic_write_text
         from tfrl.plotting import plot_learning_curve
         from tfrl.train.driver import evaluate_policy
 
@@ -579,13 +613,22 @@ class _Session:
             "final_eval_std": final.std if final is not None else None,
             "final_eval_episodes": len(final.returns) if final is not None else 0,
         }
-        (run_dir / "final_eval.json").write_text(json.dumps(summary, indent=1))
+        atomic_write_text(run_dir / "final_eval.json", json.dumps(summary, indent=1))
         try:
             plot_learning_curve(run_dir / "metrics.csv", run_dir / "learning_curve.png",
                                 title=f"{self.info.name} on {self.env_label} (seed {run_cfg.seed})")
         except Exception as exc:  # a plot is a convenience; never lose a run over it
             print(f"warning: learning curve not drawn: {exc}", file=sys.stderr)
         return RunResult(run_dir, final, state.step, state.wall_time, state.first_solved_step, state.first_solved_time)
+
+    def interrupted(self, signal_name: str) -> RunResult:
+        """End a run stopped by a signal: its checkpoint is written; no policy file, no final evaluation."""
+        state = self.state
+        self.logger.close()
+        print(f"{signal_name}: stopped at step {state.step:,} of {self.run_cfg.total_steps:,}; checkpoint written. "
+              f"Run directory: {self.run_dir}\nresume with: tfrl train --resume {self.run_dir}", file=sys.stderr)
+        return RunResult(self.run_dir, None, state.step, state.wall_time, state.first_solved_step,
+                         state.first_solved_time, interrupted=signal_name)
 
     def close(self) -> None:
         """Close the logger and the training environment (safe to call twice)."""
@@ -594,7 +637,8 @@ class _Session:
         self.env.close()
 
 
-def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resume_from: Path | None, verbose: bool):
+def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resume_from: Path | None, verbose: bool,
+             on_eval: Callable[[int, float], None] | None = None):
     """Build the environment and agent, restore a checkpoint if resuming, and run the algorithm's loop.
 
     Loops: the off-policy host loop with a host replay buffer (dqn), the on-policy host loop, or with
@@ -602,16 +646,38 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
     ``run_compiled_on_policy`` for ppo). The compiled DQN loop keeps its replay buffer in the graph: no
     host buffer is created, ``save_replay`` does not apply, and a resumed run starts with an empty buffer.
     """
+    from tfrl.train.guards import StopSignals
+
+    if run_cfg.deterministic:
+        _set_deterministic(run_cfg.seed)
     session = _Session(info, env_spec, env_label, run_cfg, agent_cfg, run_dir, resume_from, verbose)
+    session.eval_hook = on_eval
     try:
-        session.run_loop()
+        with StopSignals() as stop:
+            session.run_loop()
+        if stop.name is not None:
+            return session.interrupted(stop.name)
         return session.finish()
     finally:
         session.close()
 
 
-def load_policy(run_dir: str | Path, env=None):
-    """The greedy policy saved in ``run_dir`` (``policy.keras``, loaded in Keras safe mode)."""
+def _set_deterministic(seed: int) -> None:
+    """TensorFlow's op determinism on, and the global Python, NumPy and TensorFlow seeds set to ``seed``."""
+    import keras
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(seed)
+
+
+def load_policy(run_dir: str | Path, env=None, safe_mode: bool = True):
+    """The greedy policy saved in ``run_dir`` (``policy.keras``), loaded in Keras safe mode.
+
+    Safe mode refuses a model file that would run Python code when loaded (a ``Lambda`` layer's
+    function, say): such a file raises ``UnsafeModelError`` unless ``safe_mode=False``, which only
+    a file from a trusted source should get. tfrl's own layers are registered and load safely.
+    """
     import keras
 
     import tfrl.networks  # noqa: F401  (registers tfrl's layers for safe-mode loading)
@@ -623,8 +689,14 @@ def load_policy(run_dir: str | Path, env=None):
         raise RunDirError(f"{str(run_dir)!r} has no policy.keras yet (training has not finished); "
                           f"resume it with 'tfrl train --resume {run_dir}'")
     try:
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=safe_mode)
     except Exception as exc:
+        if safe_mode and "safe_mode" in str(exc):
+            raise UnsafeModelError(
+                f"{str(path)!r} contains Python code that would run when it is loaded ({str(exc).split('.')[0]}); "
+                f"it was refused. Load it only if you trust where it came from: safe_mode=False in Python, "
+                f"--no-safe-mode on the command line"
+            ) from None
         raise RunDirError(f"{str(path)!r} cannot be loaded ({type(exc).__name__}); the file is corrupt") from None
     module = get_algorithm(record["algo"]).load()
     if env is None:
@@ -640,16 +712,18 @@ def _saved_policy(record: dict[str, Any], model, module, env, seed: int):
     return module.policy_from_model(model, env.observation_spec(), env.action_spec())
 
 
-def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, seed: int = 12345, env: Any = None):
+def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, seed: int = 12345, env: Any = None,
+                 safe_mode: bool = True):
     """Evaluate the saved policy of ``run_dir`` over ``episodes`` episodes; optionally record a video.
 
-    ``env`` overrides the environment saved with the run (needed for runs trained on a factory).
+    ``env`` overrides the environment saved with the run (needed for runs trained on a factory);
+    ``safe_mode=False`` loads a policy file that holds Python code (see ``load_policy``).
     Returns ``(EvalResult, video_path or None)``; the video is one episode, made by ``watch_run``.
     """
     from tfrl.train.driver import evaluate_policy
 
     run_dir = Path(run_dir)
-    record, model, module = load_policy(run_dir)
+    record, model, module = load_policy(run_dir, safe_mode=safe_mode)
     run_cfg = apply_overrides(RunConfig(), record["run"])
     env_spec = env if env is not None else _saved_env(record)
     eval_env = _make_env(env_spec, run_cfg, min(episodes, 20), seed)
@@ -658,12 +732,12 @@ def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, s
         result = evaluate_policy(eval_env, policy, episodes, seed=seed)
     finally:
         eval_env.close()
-    video_path = watch_run(run_dir, episodes=1, seed=seed, env=env)[0] if video else None
+    video_path = watch_run(run_dir, episodes=1, seed=seed, env=env, safe_mode=safe_mode)[0] if video else None
     return result, video_path
 
 
 def watch_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = None, seed: int = 12345,
-              env: Any = None, fps: int = 30):
+              env: Any = None, fps: int = 30, safe_mode: bool = True):
     """Play the saved policy of ``run_dir`` for ``episodes`` episodes and write them as one video.
 
     The running return is drawn on every frame. The file is an MP4 (a GIF where no encoder works),
@@ -675,7 +749,7 @@ def watch_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = N
     if episodes < 1:
         raise ConfigError(f"episodes must be >= 1, got {episodes}")
     run_dir = Path(run_dir)
-    record, model, module = load_policy(run_dir)
+    record, model, module = load_policy(run_dir, safe_mode=safe_mode)
     run_cfg = apply_overrides(RunConfig(), record["run"])
     env_spec = env if env is not None else _saved_env(record)
     frames: list = []
