@@ -1,7 +1,9 @@
-"""The ``tfrl`` command: ``train``, ``eval``, ``watch``, ``envs`` and ``params``.
+"""The ``tfrl`` command: ``train``, ``eval``, ``watch``, ``plot``, ``export``, ``sweep``, ``envs`` and ``params``.
 
 ``tfrl train ALGO ENV`` trains any algorithm of ``tfrl.agents.ALGORITHMS`` (dqn, reinforce, a2c, ppo)
-with its tuned preset for ENV when one ships in ``tfrl/presets/``.
+with its tuned preset for ENV when one ships in ``tfrl/presets/``. ``tfrl plot RUN...`` draws the
+evaluation returns of runs (seeds of one configuration as a mean with a band) against steps and wall
+time; ``tfrl export RUN`` writes a run's greedy policy as a SavedModel or a TFLite file.
 
 Bad input (an unknown environment or setting, a missing run directory, an action space an
 algorithm cannot handle) prints one line, ``tfrl: error: ...``, and exits with code 2.
@@ -63,13 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML file of settings (flat key: value)")
     p.add_argument("--run-dir", help="directory of the run (default runs/<algo>-<env>-<time>)")
     p.add_argument("--no-preset", action="store_true", help="ignore the tuned preset for ALGO and ENV")
-    p.add_argument("--resume", metavar="RUN", help="continue the run in directory RUN from its newest checkpoint")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in directory RUN from its newest intact checkpoint")
+    p.add_argument("--deterministic", action="store_true",
+                   help="TensorFlow op determinism and fixed seeds: the same seed gives the same weights, "
+                        "also across a stop and resume")
+    p.add_argument("--no-save-replay", action="store_true",
+                   help="do not save the replay buffer with checkpoints (a resumed run refills it)")
 
     p = sub.add_parser("eval", help="evaluate the saved policy of a run", description="Play RUN's saved policy greedily.")
     p.add_argument("run", help="run directory written by 'tfrl train'")
     p.add_argument("--episodes", type=int, default=20, help="episodes to play (default 20)")
     p.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
     p.add_argument("--video", action="store_true", help="also record one episode to RUN/videos/ (MP4, or GIF)")
+    p.add_argument("--no-safe-mode", action="store_true",
+                   help="load a policy file that holds Python code (only for files you trust)")
 
     p = sub.add_parser("watch", help="play a run's saved policy and write a video with the score drawn on",
                        description="Play RUN's saved policy and write an MP4 (or GIF where no encoder works).")
@@ -77,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=1, help="episodes to play (default 1)")
     p.add_argument("--out", help="video file (default RUN/videos/watch-<time>.mp4)")
     p.add_argument("--seed", type=int, default=12345, help="seed of the episodes")
+    p.add_argument("--no-safe-mode", action="store_true",
+                   help="load a policy file that holds Python code (only for files you trust)")
 
     p = sub.add_parser("envs", help="list the environment ids that the installed Gymnasium (and ale-py) know")
     p.add_argument("filter", nargs="?", default="", help="show only ids containing this text")
@@ -84,6 +95,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("params", help="list an algorithm's settings with their defaults and meaning")
     p.add_argument("algo", help=f"algorithm: {', '.join(ALGORITHMS)}")
     p.add_argument("env", nargs="?", help="also show the tuned preset for this environment")
+
+    p = sub.add_parser("sweep", help="train every configuration of a sweep file on every seed, on Ray Tune",
+                       description="Run the hyperparameter sweep of CONFIG (YAML; see docs/sweeps.md) on Ray Tune and "
+                                   "write results.csv and results.md (mean final return with a 95% CI per configuration).")
+    p.add_argument("config", help="sweep file, e.g. examples/sweep_cartpole.yaml")
+    p.add_argument("--out", help="sweep directory (default sweeps/<CONFIG name>)")
+    p.add_argument("--address", help="an existing Ray cluster, e.g. HEAD:6379 (default: local Ray on this machine's cores)")
+    p.add_argument("--resume", action="store_true", help="continue the sweep in --out: keep finished trials, train the rest")
+    p.add_argument("--max-concurrent", type=int, metavar="N", help="at most N trials at once")
+
+    p = sub.add_parser("plot", help="plot the evaluation returns of runs against steps and wall time",
+                       description="Plot the evaluation returns of RUN... (seeds of one configuration as their mean "
+                                   "with a min-max band); writes a PNG and an SVG.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directory, or a directory of runs (train --seeds)")
+    p.add_argument("--out", help="figure file, FILE.png (FILE.svg is written too); default returns.png in the "
+                                 "runs' common parent directory")
+    p.add_argument("--x", choices=["steps", "time", "both"], default="both",
+                   help="horizontal axis: environment steps, wall time, or both panels (default)")
+    p.add_argument("--label", dest="labels", action="append", metavar="NAME",
+                   help="name of each run's curve, once per run in order; runs with one name form a group")
+    p.add_argument("--title", help="title of the figure")
+
+    p = sub.add_parser("export", help="export a run's greedy policy as a SavedModel or a TFLite file",
+                       description="Export RUN's saved policy (observation -> greedy action) for TensorFlow, "
+                                   "TF Serving or TFLite, checked against the Python policy.")
+    p.add_argument("run", help="run directory written by 'tfrl train'")
+    p.add_argument("--format", default="saved_model", help="saved_model (default) or tflite")
+    p.add_argument("--out", help="SavedModel directory or .tflite file (default RUN/export/saved_model or "
+                                 "RUN/export/policy.tflite)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip comparing the exported actions with the Python policy's")
+    p.add_argument("--no-safe-mode", action="store_true",
+                   help="load a policy.keras that runs Python code when loaded (only from a trusted source)")
     return parser
 
 
@@ -96,6 +140,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             overrides[key] = value
+    if args.deterministic:
+        overrides["deterministic"] = True
+    if args.no_save_replay:
+        overrides["save_replay"] = False
     if args.resume:
         if args.algo or args.env:
             raise ConfigError("give either ALGO ENV (a new run) or --resume RUN, not both")
@@ -133,6 +181,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         result = train(args.algo, args.env, config=args.config, run_dir=args.run_dir, overrides=overrides,
                        use_preset=not args.no_preset)
+    if result.interrupted is not None:  # the message and the run directory are already printed
+        import signal
+
+        return 128 + int(getattr(signal, result.interrupted))
     _print_result(result)
     return 0
 
@@ -160,7 +212,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from tfrl.train import evaluate_run
 
-    result, video = evaluate_run(args.run, episodes=args.episodes, video=args.video, seed=args.seed)
+    result, video = evaluate_run(args.run, episodes=args.episodes, video=args.video, seed=args.seed,
+                                 safe_mode=not args.no_safe_mode)
     print(f"mean return {result.mean:.1f} +/- {result.std:.1f} over {len(result.returns)} episodes "
           f"(min {result.returns.min():.1f}, max {result.returns.max():.1f}, mean length {result.lengths.mean():.1f})")
     if video is not None:
@@ -178,7 +231,8 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from tfrl.train import watch_run
 
-    path, result = watch_run(args.run, episodes=args.episodes, out=args.out, seed=args.seed)
+    path, result = watch_run(args.run, episodes=args.episodes, out=args.out, seed=args.seed,
+                             safe_mode=not args.no_safe_mode)
     print(f"video: {path}")
     print(f"returns: {', '.join(f'{r:.1f}' for r in result.returns)}")
     return 0
@@ -215,12 +269,67 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from tfrl.plotting import _expand_runs, plot_runs
+
+    out = args.out
+    if out is None:
+        runs = [p.resolve() for p in _expand_runs(args.runs)]
+        parent = runs[0] if len(runs) == 1 else Path(os.path.commonpath(runs))
+        out = parent / "returns.png"
+    for path in plot_runs(args.runs, out, x=args.x, labels=args.labels, title=args.title):
+        print(f"figure: {path}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from tfrl.export import check_export_args
+
+    check_export_args(args.run, args.format)  # a clear error before TensorFlow is imported
+    _quiet_tensorflow()
+    from tfrl.export import export_policy
+
+    # TensorFlow's C++ logging (device probing, the TFLite converter's notes) would bury the two lines
+    # printed below; failures still arrive as Python exceptions, after stderr is restored.
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        path = export_policy(args.run, format=args.format, out=args.out, check=not args.no_check,
+                             safe_mode=not args.no_safe_mode)
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    print(f"{args.format}: {path}")
+    signature = path / "signature.json" if path.is_dir() else path.with_name(f"{path.stem}.signature.json")
+    print(f"signature: {signature}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()  # the sweep file is checked against the agents' configs
+    from tfrl.sweep import load_spec, run_sweep
+
+    spec = load_spec(args.config)
+    result = run_sweep(spec, out_dir=args.out if args.out else Path("sweeps") / Path(args.config).stem,
+                       address=args.address, resume=args.resume, max_concurrent=args.max_concurrent)
+    count = {s: sum(t["status"] == s for t in result.trials) for s in ("completed", "failed", "unfinished")}
+    if count["failed"]:
+        print(f"{count['failed']} of {len(result.trials)} trials failed (errors in {result.trials_path})", file=sys.stderr)
+    if count["unfinished"]:
+        print(f"{count['unfinished']} trials unfinished: continue with --resume --out {result.sweep_dir}", file=sys.stderr)
+    return 0 if count["completed"] and not count["unfinished"] else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfrl`` command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"train": _cmd_train, "eval": _cmd_eval, "watch": _cmd_watch, "envs": _cmd_envs,
-                "params": _cmd_params}
+                "params": _cmd_params, "plot": _cmd_plot, "export": _cmd_export,
+                "sweep": _cmd_sweep}
     try:
         return commands[args.command](args)
     except TfrlError as exc:
