@@ -11,6 +11,8 @@ import ast
 import dataclasses
 import functools
 import inspect
+import numbers
+import os
 import textwrap
 import types
 import typing
@@ -18,11 +20,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import yaml
 
 from tfrl.errors import ConfigError, closest
 
-__all__ = ["field_docs", "coerce", "apply_overrides", "parse_assignments", "load_yaml", "to_dict", "describe"]
+__all__ = ["field_docs", "coerce", "check_types", "apply_overrides", "parse_assignments", "load_yaml", "to_dict",
+           "describe"]
 
 C = TypeVar("C")
 
@@ -135,6 +139,52 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
     return value
 
 
+def _type_ok(value: Any, annotation: Any) -> bool:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_type_ok(value, arg) for arg in args)
+    if annotation is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return any(type(value) is type(arg) and value == arg for arg in args)
+    if origin in (tuple, list):
+        item = args[0] if args else Any
+        return isinstance(value, (tuple, list)) and all(_type_ok(v, item) for v in value)
+    if annotation is bool:
+        return isinstance(value, (bool, np.bool_))
+    if annotation is int:
+        return isinstance(value, numbers.Integral) and not _type_ok(value, bool)
+    if annotation is float:
+        return isinstance(value, numbers.Real) and not _type_ok(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    return True
+
+
+def _type_name(annotation: Any) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return " or ".join(_type_name(arg) for arg in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(repr, args))
+    if origin in (tuple, list):
+        return f"a list of {_type_name(args[0]).split(' ', 1)[-1]}s" if args else "a list"
+    names = {type(None): "None", bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def check_types(config: Any, label: str) -> None:
+    """Raise ConfigError if a field of dataclass ``config`` holds a value of the wrong type (``__post_init__``).
+
+    Numbers may be Python or NumPy scalars, an int is a valid float, and a list is a valid tuple.
+    """
+    hints = _hints(type(config))
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if not _type_ok(value, hints[f.name]):
+            raise ConfigError(f"{label}: {f.name} must be {_type_name(hints[f.name])}, got {value!r}")
+
+
 def _unknown_key_message(key: str, valid: list[str], what: str) -> str:
     hint = closest(key, valid)
     did_you_mean = f" Did you mean {', '.join(hint)}?" if hint else ""
@@ -175,17 +225,37 @@ def parse_assignments(pairs: list[str] | None) -> dict[str, str]:
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping with the safe loader; a missing or malformed file raises ConfigError."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"a config file must be given as a path, got {type(path).__name__} {path!r}; "
+                          f"pass settings themselves as keyword arguments or overrides={{...}}")
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist; give the path of a YAML file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not a UTF-8 text file; give the path of a YAML file") from None
+    except yaml.constructor.ConstructorError as exc:
+        tag = exc.problem.split("tag ")[-1].replace("tag:yaml.org,2002:", "!!") if "tag " in (exc.problem or "") else ""
+        tag = f" {tag}" if tag else ""
+        raise ConfigError(
+            f"config file {str(path)!r} is not valid YAML for tfrl: the tag{tag} is refused; config files are read "
+            f"with YAML's safe loader, which builds plain values only (numbers, strings, lists, mappings), "
+            f"so remove the tag"
+        ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML ({where}{problem}); fix its syntax") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of key: value, not {type(data).__name__}")
+    for key in data:
+        if not isinstance(key, str):
+            raise ConfigError(f"config file {str(path)!r} has the key {key!r}, which is not a setting name; "
+                              f"keys are names such as learning_rate")
     return data
 
 

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticCore
 from tfrl.agents.ppo import masked_mean, policy_from_model
+from tfrl.config import check_types
 from tfrl.data.returns import gae
 from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, BoundedArraySpec
@@ -72,6 +73,7 @@ class A2CConfig:
     Nature CNN (XLA's CPU convolutions made a gradient step 188 ms against 16.5 ms without it)."""
 
     def __post_init__(self) -> None:
+        check_types(self, "A2C config")
         checks = [
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (self.optimizer in ("rmsprop", "adam"), "optimizer must be 'rmsprop' or 'adam'"),

@@ -26,6 +26,7 @@ from typing import Literal
 import keras
 import tensorflow as tf
 
+from tfrl.config import check_types
 from tfrl.errors import ConfigError, UnsupportedSpaceError
 from tfrl.networks import check_image_spec, q_network
 from tfrl.policies import EpsilonGreedyPolicy, GreedyPolicy, LinearSchedule
@@ -85,6 +86,7 @@ class DQNConfig:
     Nature CNN (XLA's CPU convolutions made a gradient step 188 ms against 16.5 ms without it)."""
 
     def __post_init__(self) -> None:
+        check_types(self, "DQN config")
         checks = [
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
@@ -220,13 +222,17 @@ class DQNAgent:
             tf.TensorSpec((None, None, *obs_shape), obs_dtype),
         ]
 
-        @tf.function(input_signature=signature, jit_compile=config.xla)
+        # Explicit while_loop and cond instead of AutoGraph: the graph does not depend on AutoGraph
+        # converting this source (which once failed in a resumed process and fell back to Python).
+        @tf.function(input_signature=signature, jit_compile=config.xla, autograph=False)
         def train(observation, action, reward, discount, next_observation):
             steps = tf.shape(reward)[0]
-            totals = tf.zeros([3], tf.float32)
-            for i in tf.range(steps):
+
+            def body(i, totals):
                 stats = self.gradient_step(observation[i], action[i], reward[i], discount[i], next_observation[i])
-                totals += tf.stack(stats)
+                return i + 1, totals + tf.stack(stats)
+
+            _, totals = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), tf.zeros([3], tf.float32)))
             return totals / tf.cast(tf.maximum(steps, 1), tf.float32)
 
         return train.get_concrete_function(), [s.dtype for s in signature]
@@ -253,8 +259,12 @@ class DQNAgent:
             grads, _ = tf.clip_by_global_norm(grads, config.max_grad_norm, use_norm=grad_norm)
         self.optimizer.apply_gradients(zip(grads, online_vars))
         self.num_updates.assign_add(1)
-        if tf.equal(self.num_updates % config.target_update_interval, 0):
+        def copy_to_target():
             update_target(online_vars, self.target_network.trainable_variables, config.tau)
+            return tf.constant(True)
+
+        tf.cond(tf.equal(self.num_updates % config.target_update_interval, 0), copy_to_target,
+                lambda: tf.constant(False))
         return loss, tf.reduce_mean(tf.reduce_max(q_values, axis=-1)), grad_norm
 
     def train(self, batch) -> dict[str, float]:

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticCore
+from tfrl.config import check_types
 from tfrl.data.returns import gae
 from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, BoundedArraySpec
@@ -87,6 +88,7 @@ class PPOConfig:
     Nature CNN (XLA's CPU convolutions made a gradient step 188 ms against 16.5 ms without it)."""
 
     def __post_init__(self) -> None:
+        check_types(self, "PPO config")
         checks = [
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (self.num_steps >= 1, "num_steps must be >= 1"),

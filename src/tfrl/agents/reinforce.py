@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticCore
 from tfrl.agents.ppo import masked_mean, policy_from_model
+from tfrl.config import check_types
 from tfrl.data.returns import discount_and_normalize, episode_returns
 from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, BoundedArraySpec
@@ -57,6 +58,7 @@ class ReinforceConfig:
     """Compile the act call and the update with XLA (batches are padded to powers of two)."""
 
     def __post_init__(self) -> None:
+        check_types(self, "REINFORCE config")
         checks = [
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (self.episodes_per_update >= 1, "episodes_per_update must be >= 1"),

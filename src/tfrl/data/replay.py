@@ -105,7 +105,8 @@ class UniformReplayBuffer:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ConfigError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         self._check_n_step(n_step)
-        if not 0.0 <= float(gamma) <= 1.0:
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= float(gamma) <= 1.0:
             raise ConfigError(f"gamma must lie in [0, 1], got {gamma!r}")
         self._observation_spec = observation_spec
         self._action_spec = action_spec

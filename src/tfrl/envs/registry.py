@@ -108,20 +108,55 @@ def _make_registered(
 ) -> gymnasium.Env:
     if _is_atari_id(_split_module(env_id)[1]):
         _register_ale()  # again, in case this runs in a fresh worker process
-    kwargs = dict(kwargs)
+    user_kwargs, kwargs = dict(kwargs), dict(kwargs)
     if own_limit:
         kwargs["max_episode_steps"] = -1  # -1: no registered TimeLimit, tfrl applies its own
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    return gymnasium.make(env_id, **kwargs)
+    try:
+        env = gymnasium.make(env_id, **kwargs)
+    except TypeError as exc:
+        error = _kwargs_error(env_id, user_kwargs, exc)
+        if error is None:
+            raise
+        raise error from None
+    _check_render_modes(env, render_mode)
+    return env
 
 
 def _make_from_class(
     cls: type[gymnasium.Env], render_mode: str | None, kwargs: Mapping[str, Any]
 ) -> gymnasium.Env:
+    user_kwargs = kwargs
     if render_mode is not None:
         kwargs = {**kwargs, "render_mode": render_mode}
-    return cls(**kwargs)
+    try:
+        env = cls(**kwargs)
+    except TypeError as exc:
+        error = _kwargs_error(cls.__name__, user_kwargs, exc)
+        if error is None:
+            raise
+        raise error from None
+    _check_render_modes(env, render_mode)
+    return env
+
+
+def _kwargs_error(name: str, user_kwargs: Mapping[str, Any], exc: TypeError) -> ConfigError | None:
+    """A ConfigError for env_kwargs the environment's constructor does not take (None for other TypeErrors)."""
+    text = str(exc)
+    if not user_kwargs or "keyword argument" not in text:
+        return None
+    return ConfigError(f"env_kwargs {dict(user_kwargs)!r} do not fit environment {name!r}: "
+                       f"{text.split(' was raised from')[0]}; pass only keyword arguments its constructor takes")
+
+
+def _check_render_modes(env: gymnasium.Env, render_mode: str | None) -> None:
+    """Refuse a render mode the environment does not list in ``metadata["render_modes"]`` (Gymnasium only warns)."""
+    modes = list(env.metadata.get("render_modes") or [])
+    if render_mode is not None and modes and render_mode not in modes:
+        env.close()
+        raise ConfigError(f"render_mode={render_mode!r} is not a render mode of {env_id_of(env)!r}; "
+                          f"choose one of {', '.join(map(repr, modes))}")
 
 
 def _make_from_factory(

@@ -28,8 +28,8 @@ import yaml
 
 from tfrl import __version__
 from tfrl.agents import get_algorithm
-from tfrl.config import apply_overrides, load_yaml, to_dict
-from tfrl.errors import ConfigError, RunDirError, UnsafeModelError, closest
+from tfrl.config import apply_overrides, check_types, load_yaml, to_dict
+from tfrl.errors import ConfigError, RunDirError, TfrlError, UnsafeModelError, UnsupportedSpaceError, closest
 
 COMPILED_ALGORITHMS = ("ppo", "a2c", "dqn")
 """Algorithms that backend 'tf' (TF-native environments and a compiled loop) trains."""
@@ -80,8 +80,10 @@ class RunConfig:
     same weights on every run and across a stop and resume (host loops; needs backend 'sync')."""
 
     def __post_init__(self) -> None:
+        check_types(self, "run config")
         checks = [
             (self.total_steps >= 1, "total_steps must be >= 1"),
+            (self.seed >= 0, "seed must be >= 0"),
             (self.num_envs >= 1, "num_envs must be >= 1"),
             (self.backend in ("sync", "async", "tf"), "backend must be 'sync', 'async' or 'tf'"),
             (self.max_episode_steps is None or self.max_episode_steps >= 1, "max_episode_steps must be >= 1"),
@@ -315,8 +317,24 @@ def train(
     """
     info, env_label, run_cfg, agent_cfg, preset = _prepare(algo, env, config, overrides, use_preset, settings)
     run_dir = Path(run_dir) if run_dir is not None else _new_run_dir(Path(runs_root), info.name, env_label)
+    existed = run_dir.exists()
     _start_run_dir(run_dir, info, env, env_label, preset, run_cfg, agent_cfg)
-    return _execute(info, env, env_label, run_cfg, agent_cfg, run_dir, resume_from=None, verbose=verbose, on_eval=on_eval)
+    try:
+        return _execute(info, env, env_label, run_cfg, agent_cfg, run_dir, resume_from=None, verbose=verbose,
+                        on_eval=on_eval)
+    except TfrlError:
+        _remove_if_unstarted(run_dir, existed)
+        raise
+
+
+def _remove_if_unstarted(run_dir: Path, existed: bool) -> None:
+    """Remove a run directory this call created when it failed before training started (an environment
+    or setting refused while building), so that a retry with the same ``--run-dir`` is not refused."""
+    import shutil
+
+    if existed or (run_dir / "checkpoints").exists() or (run_dir / "metrics.csv").exists():
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def train_seeds(
@@ -369,6 +387,15 @@ def train_seeds(
 
 
 
+def _saved_configs(run_dir: Path, record: dict[str, Any]):
+    """The run's ``RunConfig`` and agent config from its ``config.yaml``; bad values name the file."""
+    try:
+        info = get_algorithm(record["algo"])
+        return info, apply_overrides(RunConfig(), record["run"]), apply_overrides(info.config_type()(), record["agent"])
+    except (ConfigError, TypeError, AttributeError) as exc:
+        raise RunDirError(f"{str(run_dir / 'config.yaml')!r} is corrupt: {exc}") from None
+
+
 def _load_record(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "config.yaml"
     if not run_dir.is_dir():
@@ -394,15 +421,13 @@ def resume(run_dir: str | Path, total_steps: int | None = None, verbose: bool = 
 
     run_dir = Path(run_dir)
     record = _load_record(run_dir)
-    info = get_algorithm(record["algo"])
-    run_cfg = apply_overrides(RunConfig(), record["run"])
+    info, run_cfg, agent_cfg = _saved_configs(run_dir, record)
     if total_steps is not None:
         run_cfg = dataclasses.replace(run_cfg, total_steps=int(total_steps))
         record["run"]["total_steps"] = int(total_steps)
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
-    agent_cfg = apply_overrides(info.config_type()(), record["agent"])
     latest, problems = CheckpointManager(run_dir / "checkpoints").latest_intact()
-    for problem in problems:
+    for problem in problems if latest is not None else []:
         print(f"warning: {problem}; skipping it", file=sys.stderr)
     if latest is None:
         found = "; ".join(problems) if problems else "none was written"
@@ -650,16 +675,16 @@ def _execute(info, env_spec, env_label, run_cfg, agent_cfg, run_dir: Path, resum
 
     if run_cfg.deterministic:
         _set_deterministic(run_cfg.seed)
-    session = _Session(info, env_spec, env_label, run_cfg, agent_cfg, run_dir, resume_from, verbose)
-    session.eval_hook = on_eval
-    try:
-        with StopSignals() as stop:
+    with StopSignals() as stop:  # from here on a SIGINT or SIGTERM ends the run with a checkpoint
+        session = _Session(info, env_spec, env_label, run_cfg, agent_cfg, run_dir, resume_from, verbose)
+        session.eval_hook = on_eval
+        try:
             session.run_loop()
-        if stop.name is not None:
-            return session.interrupted(stop.name)
-        return session.finish()
-    finally:
-        session.close()
+            if stop.name is not None:
+                return session.interrupted(stop.name)
+            return session.finish()
+        finally:
+            session.close()
 
 
 def _set_deterministic(seed: int) -> None:
@@ -706,6 +731,12 @@ def load_policy(run_dir: str | Path, env=None, safe_mode: bool = True):
 
 def _saved_policy(record: dict[str, Any], model, module, env, seed: int):
     """The policy ``eval`` and ``watch`` play: greedy, or epsilon-greedy where the run set ``eval_epsilon``."""
+    expected = tuple(model.input_shape[1:])
+    if tuple(env.observation_spec().shape) != expected:
+        raise UnsupportedSpaceError(
+            f"the saved policy takes observations of shape {expected}, but this environment's are "
+            f"{tuple(env.observation_spec().shape)}; evaluate it on the environment it was trained on "
+            f"({record['env']})")
     epsilon = float(record["agent"].get("eval_epsilon", 0.0) or 0.0)
     if epsilon > 0:
         return module.policy_from_model(model, env.observation_spec(), env.action_spec(), epsilon=epsilon, seed=seed)
@@ -722,9 +753,11 @@ def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, s
     """
     from tfrl.train.driver import evaluate_policy
 
+    if episodes < 1:
+        raise ConfigError(f"episodes must be >= 1, got {episodes}")
     run_dir = Path(run_dir)
     record, model, module = load_policy(run_dir, safe_mode=safe_mode)
-    run_cfg = apply_overrides(RunConfig(), record["run"])
+    run_cfg = _saved_configs(run_dir, record)[1]
     env_spec = env if env is not None else _saved_env(record)
     eval_env = _make_env(env_spec, run_cfg, min(episodes, 20), seed)
     try:
@@ -750,7 +783,7 @@ def watch_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = N
         raise ConfigError(f"episodes must be >= 1, got {episodes}")
     run_dir = Path(run_dir)
     record, model, module = load_policy(run_dir, safe_mode=safe_mode)
-    run_cfg = apply_overrides(RunConfig(), record["run"])
+    run_cfg = _saved_configs(run_dir, record)[1]
     env_spec = env if env is not None else _saved_env(record)
     frames: list = []
     one = _make_env(env_spec, run_cfg, 1, seed, render_mode="rgb_array")

@@ -335,13 +335,21 @@ def test_continuous_train_on_pendulum_changes_log_std():
 class _SilentContext:
     """The parts of ``LoopContext`` that ``run_on_policy`` calls, doing nothing."""
 
+    resume_vars = None
+
     def record_episodes(self, records):
+        pass
+
+    def check_time_step(self, time_step):
+        pass
+
+    def check_metrics(self, metrics):
         pass
 
     def after_steps(self, before, scalars):
         return False
 
-    def close(self):
+    def close(self, save=True):
         pass
 
 

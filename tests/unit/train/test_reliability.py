@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import gymnasium
@@ -221,6 +222,15 @@ def test_stop_signals_turn_the_first_signal_into_a_request(tmp_path):
         assert stop.name == "SIGTERM" and stop_requested() == "SIGTERM"
     assert stop_requested() is None
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_the_same_signal_twice_interrupts_at_once():
+    with StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.name == "SIGINT"
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here at the latest
 
 
 def test_a_signal_during_training_checkpoints_and_returns_interrupted(tmp_path):
