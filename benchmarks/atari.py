@@ -16,6 +16,7 @@ games next to random play (1.7) and the Nature DQN paper (401.2; Mnih et al. 201
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import sys
@@ -40,6 +41,26 @@ def stepping(num_envs: int, backend: str, steps: int = 1000) -> float:
     rng = np.random.default_rng(0)
     n = env.action_spec().num_values
     env.reset()
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(rng.integers(0, n, size=num_envs))
+    elapsed = time.perf_counter() - start
+    env.close()
+    return num_envs * steps / elapsed
+
+
+def envpool_stepping(num_envs: int, steps: int = 1000, warmup: int = 100) -> float:
+    """Agent steps per second of random actions on ``num_envs`` Breakout games on ``backend="envpool"``."""
+    import numpy as np
+
+    from tfrl import envs
+
+    env = envs.make(GAME, num_envs=num_envs, seed=0, backend="envpool")
+    rng = np.random.default_rng(0)
+    n = env.action_spec().num_values
+    env.reset()
+    for _ in range(warmup):
+        env.step(rng.integers(0, n, size=num_envs))
     start = time.perf_counter()
     for _ in range(steps):
         env.step(rng.integers(0, n, size=num_envs))
@@ -136,6 +157,9 @@ def main() -> int:
         ("environment stepping, 1 env", stepping(1, "sync")),
         ("environment stepping, 8 envs (sync)", stepping(8, "sync", 300)),
         ("environment stepping, 8 envs (async)", stepping(8, "async", 300)),
+        *([("environment stepping, 1 env (envpool)", envpool_stepping(1)),
+           ("environment stepping, 8 envs (envpool)", envpool_stepping(8))]
+          if importlib.util.find_spec("envpool") is not None else []),
         ("collection with the DQN policy, 8 envs (async)", collection()),
     ]
     train_rate, update_rate = training()

@@ -57,9 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", metavar="S",
                    help="train one run per seed under RUN_DIR/seed-S (with --backend tf and ppo, all in one compiled loop)")
     p.add_argument("--num-envs", type=int, help="parallel training environments")
-    p.add_argument("--backend", choices=["sync", "async", "tf"],
-                   help="training environments: Gymnasium in this process (sync), in workers (async), or "
-                        "TF-native with the compiled loop (tf: ppo, a2c, dqn)")
+    p.add_argument("--backend", choices=["sync", "async", "tf", "envpool"],
+                   help="training environments: Gymnasium in this process (sync), in workers (async), "
+                        "TF-native with the compiled loop (tf: ppo, a2c, dqn), or EnvPool (envpool: Atari ids)")
     p.add_argument("--set", dest="assignments", action="append", metavar="KEY=VALUE", default=[],
                    help="override a setting; repeatable ('tfrl params ALGO' lists the keys)")
     p.add_argument("--config", help="YAML file of settings (flat key: value)")

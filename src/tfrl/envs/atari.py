@@ -410,14 +410,18 @@ def pop_game_records(environment: Any) -> list[GameRecord]:
     """The real games finished since the last call in each sub-env of ``environment``, by env index.
 
     ``environment`` is what ``tfrl.envs.make`` returned for an Atari id (or any ``Environment`` wrapping
-    its ``GymnasiumEnvironment``). Works for the sync and async backends (one ``call`` on the vector env).
+    its ``GymnasiumEnvironment``). Works for the sync and async backends (one ``call`` on the vector env) and
+    for backend ``"envpool"`` (``EnvPoolEnvironment`` keeps the records itself).
     """
     from tfrl.envs.core import EnvironmentWrapper
+    from tfrl.envs.envpool_env import EnvPoolEnvironment
     from tfrl.envs.gym_env import GymnasiumEnvironment
 
     inner = environment
     while isinstance(inner, EnvironmentWrapper):
         inner = inner.environment
+    if isinstance(inner, EnvPoolEnvironment):
+        return inner.pop_game_records()
     if not isinstance(inner, GymnasiumEnvironment):
         raise ConfigError(f"pop_game_records needs an Atari environment made by tfrl.envs.make, got {environment!r}")
     per_env = inner.call("pop_game_records")

@@ -246,6 +246,40 @@ def _make_native(
     return make_native(env, num_envs=num_envs, seed=seed, max_episode_steps=max_episode_steps)
 
 
+ENVPOOL_BACKEND = "envpool"
+"""The ``make`` backend that plays Atari ids on EnvPool (``tfrl.envs.envpool_env``)."""
+
+
+def _make_envpool(
+    env: EnvLike,
+    num_envs: int,
+    seed: int | None,
+    max_episode_steps: int | None,
+    action_repeat: int,
+    render_mode: str | None,
+    env_kwargs: Mapping[str, Any] | None,
+    training: bool,
+) -> EpisodeStatistics:
+    """``make`` for ``backend="envpool"``: Atari ids only."""
+    from tfrl.envs.envpool_env import EnvPoolEnvironment
+
+    if not isinstance(env, str) or not _is_atari_id(_split_module(env)[1]):
+        raise ConfigError(
+            f"backend='envpool' plays Atari ids only (such as 'BreakoutNoFrameskip-v4' or 'ALE/Breakout-v5'); "
+            f"got {env if isinstance(env, str) else env_id_of(env)!r}. "
+            f"Use backend='sync' or 'async' for other environments"
+        )
+    if action_repeat != 1:
+        raise ConfigError(
+            f"action_repeat is not supported for Atari id {env!r}: its frame skip is "
+            f"env_kwargs={{'frame_skip': N}} (default 4)"
+        )
+    return EpisodeStatistics(EnvPoolEnvironment(
+        env, num_envs, seed, training=training, max_episode_steps=max_episode_steps,
+        render_mode=render_mode, env_kwargs=env_kwargs,
+    ))
+
+
 def make(
     env: EnvLike,
     num_envs: int = 1,
@@ -269,6 +303,8 @@ def make(
         backend: ``"sync"`` or ``"async"`` (one process per env), or ``"tf"`` for the TF-native
             version of ``CartPole-v1``, ``MountainCar-v0``, ``Acrobot-v1`` or ``Pendulum-v1``
             (``tfrl.envs.native``: one compiled TensorFlow call steps the whole batch).
+            ``"envpool"`` plays an Atari id on EnvPool's C++ thread pool (``tfrl.envs.envpool_env``; needs
+            ``pip install 'tfrl[envpool]'``) with the same specs and time steps as the ale-py pipeline.
         max_episode_steps: truncate episodes after this many steps (counted after action repeat);
             for a registered id it replaces the registered limit. None keeps the registered limit.
         action_repeat: repeat each action this many times, summing the rewards.
@@ -289,13 +325,17 @@ def make(
     num_envs = _positive_int("num_envs", num_envs)
     if backend == NATIVE_BACKEND:
         return _make_native(env, num_envs, seed, max_episode_steps, action_repeat, render_mode, env_kwargs)
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; valid backends: {', '.join((*BACKENDS, NATIVE_BACKEND))}")
+    if backend not in (*BACKENDS, ENVPOOL_BACKEND):
+        raise ConfigError(
+            f"unknown backend {backend!r}; valid backends: {', '.join((*BACKENDS, NATIVE_BACKEND, ENVPOOL_BACKEND))}"
+        )
     action_repeat = _positive_int("action_repeat", action_repeat)
     if max_episode_steps is not None:
         max_episode_steps = _positive_int("max_episode_steps", max_episode_steps)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
+    if backend == ENVPOOL_BACKEND:
+        return _make_envpool(env, num_envs, seed, max_episode_steps, action_repeat, render_mode, env_kwargs, training)
     kwargs = dict(env_kwargs or {})
     if render_mode == "rgb_array" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         # off-screen frames need no window: keep pygame's SDL from looking for a display

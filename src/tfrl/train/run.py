@@ -47,9 +47,10 @@ class RunConfig:
     """Parallel training environments (a Gymnasium vector environment)."""
     seed: int = 0
     """Seed of environment resets, exploration, replay sampling and network initialisation."""
-    backend: Literal["sync", "async", "tf"] = "sync"
-    """Training environments: 'sync' (Gymnasium, this process), 'async' (Gymnasium, worker processes) or
-    'tf' (TF-native environments and the compiled loop, for ppo, a2c and dqn; evaluation still plays Gymnasium)."""
+    backend: Literal["sync", "async", "tf", "envpool"] = "sync"
+    """Training environments: 'sync' (Gymnasium, this process), 'async' (Gymnasium, worker processes),
+    'tf' (TF-native environments and the compiled loop, for ppo, a2c and dqn; evaluation still plays Gymnasium)
+    or 'envpool' (Atari ids only, EnvPool's C++ thread pool; needs pip install 'tfrl[envpool]')."""
     max_episode_steps: int | None = None
     """Truncate episodes after this many steps (None keeps the environment's own limit)."""
     eval_every: int = 5_000
@@ -85,7 +86,7 @@ class RunConfig:
             (self.total_steps >= 1, "total_steps must be >= 1"),
             (self.seed >= 0, "seed must be >= 0"),
             (self.num_envs >= 1, "num_envs must be >= 1"),
-            (self.backend in ("sync", "async", "tf"), "backend must be 'sync', 'async' or 'tf'"),
+            (self.backend in ("sync", "async", "tf", "envpool"), "backend must be 'sync', 'async', 'tf' or 'envpool'"),
             (self.max_episode_steps is None or self.max_episode_steps >= 1, "max_episode_steps must be >= 1"),
             (self.eval_every >= 0, "eval_every must be >= 0"),
             (self.eval_episodes >= 1, "eval_episodes must be >= 1"),
@@ -94,8 +95,9 @@ class RunConfig:
             (self.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
             (self.max_minutes is None or self.max_minutes > 0, "max_minutes must be > 0 or None"),
-            (not (self.deterministic and self.backend == "async"),
-             "deterministic mode needs backend 'sync' (the async workers' episodes cannot be saved and resumed)"),
+            (not (self.deterministic and self.backend in ("async", "envpool")),
+             f"deterministic mode needs backend 'sync' (the {self.backend} back-end's episodes cannot be saved and "
+             f"resumed)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -444,7 +446,7 @@ def _make_env(env: Any, run_cfg: RunConfig, num_envs: int, seed: int, render_mod
     """A Gymnasium-backed environment for evaluation, or the training environment when ``training``."""
     from tfrl import envs
 
-    backend = run_cfg.backend if num_envs > 1 else "sync"
+    backend = run_cfg.backend if num_envs > 1 or run_cfg.backend == "envpool" else "sync"
     if run_cfg.backend == "tf":
         if training:
             from tfrl.envs.native import make_native

@@ -62,3 +62,16 @@ def test_dqn_on_breakout_logs_raw_game_scores_and_evaluates_with_epsilon(tmp_pat
     assert record_eps == 0.05  # from the Breakout preset
     evaluation, _ = evaluate_run(result.run_dir, episodes=1)
     assert evaluation.lengths[0] > 0
+
+
+def test_dqn_trains_on_the_envpool_backend(tmp_path: Path):
+    pytest.importorskip("envpool")
+    from tfrl.train import train
+
+    result = train("dqn", "BreakoutNoFrameskip-v4", runs_root=tmp_path, seed=0, backend="envpool", num_envs=2,
+                   total_steps=1600, learning_starts=300, buffer_size=2000, eval_every=0, final_eval_episodes=1,
+                   log_every=400, tensorboard=False, verbose=False)
+    assert result.steps >= 1600
+    scores = read_metrics(result.run_dir)["charts/game_score"]
+    assert np.isfinite(scores).any()
+    assert result.final_eval.lengths[0] > 0
