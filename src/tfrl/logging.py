@@ -104,6 +104,10 @@ class MetricsLogger:
             with a larger step are dropped from the CSV (they will be logged again), and
             ``wall_time`` continues from the last kept row. With ``None`` an existing
             ``metrics.csv`` is kept whole and appended to.
+        resume_rows: when continuing a run, the number of rows the checkpoint saw written
+            (``rows`` at that time): exactly those are kept, which also drops rows logged after the
+            checkpoint at its own step (the final evaluation of a run killed while finishing).
+            Takes precedence over ``resume_step``.
 
     TensorBoard event files from before a resume are left as they are, so TensorBoard may show the
     steps after ``resume_step`` twice; ``metrics.csv`` never has duplicates.
@@ -114,18 +118,23 @@ class MetricsLogger:
         run_dir: str | Path,
         tensorboard: bool = True,
         resume_step: int | None = None,
+        resume_rows: int | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.csv_path = self.run_dir / METRICS_FILE
         self._columns: list[str] = []  # metric names, without step and wall_time
+        self.rows = 0
+        """Rows in ``metrics.csv`` (checkpoints save it, so that a resume keeps exactly those)."""
         self._time_offset = 0.0
         self._closed = False
 
         if self.csv_path.exists():
             header, rows, dropped = _read_raw(self.csv_path)
             kept = rows
-            if resume_step is not None:
+            if resume_rows is not None:
+                kept = rows[:resume_rows]
+            elif resume_step is not None:
                 kept = [r for r in rows if float(r[0]) <= resume_step]
             if header:
                 self._columns = header[2:]
@@ -133,6 +142,7 @@ class MetricsLogger:
                 self._time_offset = float(kept[-1][1])
             if dropped or len(kept) != len(rows):
                 _atomic_write_text(self.csv_path, _rows_to_text(header or list(_FIXED), kept))
+            self.rows = len(kept)
         if not self.csv_path.exists() or self.csv_path.stat().st_size == 0:
             _atomic_write_text(self.csv_path, _rows_to_text(list(_FIXED) + self._columns, []))
 
@@ -181,6 +191,7 @@ class MetricsLogger:
         assert self._file is not None
         self._writer.writerow(row)
         self._file.flush()
+        self.rows += 1
 
         if self._tb_writer is not None:
             tf = self._tf

@@ -204,3 +204,18 @@ def test_progress_writes_steps_and_postfix() -> None:
 def test_memory_mb_is_plausible() -> None:
     mb = memory_mb()
     assert 1.0 < mb < 1_000_000.0
+
+
+def test_resume_rows_keeps_exactly_the_rows_a_checkpoint_saw(tmp_path):
+    # a run killed while finishing: its final evaluation row has the checkpoint's own step
+    with MetricsLogger(tmp_path, tensorboard=False) as logger:
+        for step in (100, 200, 300):
+            logger.log(step, {"charts/episode_return": float(step)})
+        rows_at_checkpoint = logger.rows
+        logger.log(300, {"eval/final_return_mean": 1.0})
+    assert rows_at_checkpoint == 3
+    with MetricsLogger(tmp_path, tensorboard=False, resume_step=300) as logger:
+        assert logger.rows == 4  # a step filter cannot tell the final row from the others at step 300
+    with MetricsLogger(tmp_path, tensorboard=False, resume_rows=rows_at_checkpoint) as logger:
+        assert logger.rows == 3
+    assert len(read_metrics(tmp_path)["step"]) == 3

@@ -234,7 +234,7 @@ class LoopContext:
         self.checkpoints.save(
             self.state.step,
             self.agent.checkpoint_items(),
-            {**self.state.to_dict(), "agent_host": self.agent.host_state(), **extra},
+            {**self.state.to_dict(), "agent_host": self.agent.host_state(), "metrics_rows": self.logger.rows, **extra},
             replay=self.replay if self.run.save_replay else None,
             loop_state=self._loop_state(),
         )

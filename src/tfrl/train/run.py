@@ -494,7 +494,7 @@ class _Session:
                 seed=run_cfg.seed, num_envs=env.num_envs,
             )
             self.checkpoints = CheckpointManager(run_dir / "checkpoints", keep=run_cfg.keep_checkpoints)
-            self.state, self.replay, self.resume_vars = LoopState(), None, None
+            self.state, self.replay, self.resume_vars, self._resume_rows = LoopState(), None, None, None
             if info.loop == "off_policy" and run_cfg.backend != "tf":
                 from tfrl.train.off_policy import make_replay_buffer
 
@@ -502,6 +502,7 @@ class _Session:
             if resume_from is not None:
                 try:
                     saved = CheckpointManager.restore(resume_from, self.agent.checkpoint_items(), self.replay)
+                    self._resume_rows = saved.pop("metrics_rows", None)
                     loop_blob = saved.pop("loop_state", None)
                     if loop_blob is not None:  # checksummed by the manifest before it gets here
                         loop_vars = pickle.loads(loop_blob)
@@ -519,7 +520,8 @@ class _Session:
                 if verbose:
                     print(f"resuming {run_dir} from step {self.state.step}", file=sys.stderr)
             self.logger = MetricsLogger(run_dir, tensorboard=run_cfg.tensorboard,
-                                        resume_step=self.state.step if resume_from else None)
+                                        resume_step=self.state.step if resume_from else None,
+                                        resume_rows=self._resume_rows)
             self._best = self.state.best_eval
         except BaseException:
             self.close()

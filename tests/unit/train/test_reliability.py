@@ -225,12 +225,17 @@ def test_stop_signals_turn_the_first_signal_into_a_request(tmp_path):
 
 
 def test_the_same_signal_twice_interrupts_at_once():
-    with StopSignals() as stop:
-        os.kill(os.getpid(), signal.SIGINT)
-        assert stop.name == "SIGINT"
-        with pytest.raises(KeyboardInterrupt):
+    # Python's own SIGINT handler underneath (another library, such as Ray, may have replaced it)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with StopSignals() as stop:
             os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1)  # the handler runs here at the latest
+            assert stop.name == "SIGINT"
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)  # the handler runs here at the latest
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 def test_a_signal_during_training_checkpoints_and_returns_interrupted(tmp_path):
