@@ -9,7 +9,7 @@ games measured by the test itself: a random policy scores 1.7 on average (Mnih e
 assertion message prints both samples so the margin can be read in standard errors. Seen on
 2026-11-22: random 0.5 +/- 0.7 over 10 games (a standard error of 0.22, so 5 is about 20 standard
 errors above it) and DQN 14.4 +/- 2.9 after 100k steps, in 16.5 minutes on 2 cores shared with
-another benchmark (about 10 minutes alone).
+another benchmark (alone it should take about 10: 100k steps at the 184 steps/s that benchmarks/atari.py measured).
 """
 
 from __future__ import annotations
