@@ -12,6 +12,7 @@ algorithm cannot handle) prints one line, ``tfrl: error: ...``, and exits with c
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -338,6 +339,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tfrl: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in _STORAGE_ERRORS:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(f"tfrl: error: {exc.strerror}{where}; free some space (or choose a writable directory) and resume "
+              f"the run with 'tfrl train --resume RUN': its newest complete checkpoint is intact", file=sys.stderr)
+        return 2
+
+
+_STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+"""A disk that is full, over quota, read-only or not ours: one line at the command line, not a traceback."""
 
 
 if __name__ == "__main__":

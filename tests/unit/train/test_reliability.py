@@ -249,3 +249,15 @@ def test_a_signal_during_training_checkpoints_and_returns_interrupted(tmp_path):
     assert CheckpointManager(tmp_path / "run" / "checkpoints").latest().name == "step-000000800"
     assert not (tmp_path / "run" / "policy.keras").exists()
     assert resume(tmp_path / "run", verbose=False).steps == 1600
+
+
+def test_a_full_disk_outside_checkpoints_is_one_line_at_the_command_line(monkeypatch, capsys):
+    from tfrl.cli import main as cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "runs/x/metrics.csv")
+
+    monkeypatch.setattr(cli, "_cmd_envs", full)
+    assert cli.main(["envs"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tfrl: error: No space left on device writing runs/x/metrics.csv;")
