@@ -31,31 +31,13 @@ GAME = "BreakoutNoFrameskip-v4"
 FRAME_SKIP = 4
 
 
-def stepping(num_envs: int, backend: str, steps: int = 1000) -> float:
+def stepping(num_envs: int, backend: str, steps: int = 1000, warmup: int = 0) -> float:
     """Agent steps per second of random actions on ``num_envs`` preprocessed Breakout envs."""
     import numpy as np
 
     from tfrl import envs
 
     env = envs.make(GAME, num_envs=num_envs, seed=0, backend=backend)
-    rng = np.random.default_rng(0)
-    n = env.action_spec().num_values
-    env.reset()
-    start = time.perf_counter()
-    for _ in range(steps):
-        env.step(rng.integers(0, n, size=num_envs))
-    elapsed = time.perf_counter() - start
-    env.close()
-    return num_envs * steps / elapsed
-
-
-def envpool_stepping(num_envs: int, steps: int = 1000, warmup: int = 100) -> float:
-    """Agent steps per second of random actions on ``num_envs`` Breakout games on ``backend="envpool"``."""
-    import numpy as np
-
-    from tfrl import envs
-
-    env = envs.make(GAME, num_envs=num_envs, seed=0, backend="envpool")
     rng = np.random.default_rng(0)
     n = env.action_spec().num_values
     env.reset()
@@ -157,8 +139,8 @@ def main() -> int:
         ("environment stepping, 1 env", stepping(1, "sync")),
         ("environment stepping, 8 envs (sync)", stepping(8, "sync", 300)),
         ("environment stepping, 8 envs (async)", stepping(8, "async", 300)),
-        *([("environment stepping, 1 env (envpool)", envpool_stepping(1)),
-           ("environment stepping, 8 envs (envpool)", envpool_stepping(8))]
+        *([("environment stepping, 1 env (envpool)", stepping(1, "envpool", warmup=100)),
+           ("environment stepping, 8 envs (envpool)", stepping(8, "envpool", warmup=100))]
           if importlib.util.find_spec("envpool") is not None else []),
         ("collection with the DQN policy, 8 envs (async)", collection()),
     ]

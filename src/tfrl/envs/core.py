@@ -29,7 +29,19 @@ import numpy as np
 
 from tfrl.specs import ArraySpec, BoundedArraySpec, TimeStep
 
-__all__ = ["Environment", "EnvironmentWrapper"]
+__all__ = ["Environment", "EnvironmentWrapper", "checked_actions"]
+
+
+def checked_actions(action: Any, num_envs: int, spec: BoundedArraySpec, env_name: str) -> np.ndarray:
+    """``action`` as an array of shape ``[num_envs, *spec.shape]``, or a ValueError naming the expected shape."""
+    actions = np.asarray(action)
+    expected = (num_envs, *spec.shape)
+    if actions.shape != expected:
+        raise ValueError(
+            f"action of shape {actions.shape} does not fit {env_name!r}: expected shape {expected} "
+            f"(num_envs={num_envs}, action spec {spec})"
+        )
+    return actions
 
 
 class Environment(abc.ABC):

@@ -53,7 +53,7 @@ import gymnasium
 import numpy as np
 
 from tfrl.envs.atari import _BASE_KWARGS, FIRE, GameRecord
-from tfrl.envs.core import Environment
+from tfrl.envs.core import Environment, checked_actions
 from tfrl.envs.gym_env import space_to_spec
 from tfrl.envs.wrappers import _positive_int
 from tfrl.errors import ConfigError
@@ -273,13 +273,7 @@ class EnvPoolEnvironment(Environment):
         """Step every game; a game whose previous step was LAST ignores its action and returns FIRST."""
         if not self._started:
             raise RuntimeError("call reset() before the first step()")
-        actions = np.asarray(action)
-        expected = (self._num_envs, *self._action_spec.shape)
-        if actions.shape != expected:
-            raise ValueError(
-                f"action of shape {actions.shape} does not fit {self._env_id!r}: expected shape {expected} "
-                f"(num_envs={self._num_envs}, action spec {self._action_spec})"
-            )
+        actions = checked_actions(action, self._num_envs, self._action_spec, self._env_id)
         if actions.min() < self._action_bounds[0] or actions.max() > self._action_bounds[1]:
             raise ValueError(f"actions {actions} are outside the action spec {self._action_spec} of {self._env_id!r}")
         observation, reward, terminated, truncated, info = self._pool.step(actions.astype(np.int32))

@@ -25,7 +25,7 @@ import gymnasium
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
-from tfrl.envs.core import Environment
+from tfrl.envs.core import Environment, checked_actions
 from tfrl.errors import ConfigError, UnsupportedSpaceError
 from tfrl.specs import ArraySpec, BoundedArraySpec, StepType, TimeStep
 
@@ -185,13 +185,7 @@ class GymnasiumEnvironment(Environment):
         """Step every sub-env; ``action`` is an array, list or tensor of shape ``[num_envs, *action_shape]``."""
         if not self._started:
             raise RuntimeError("call reset() before the first step()")
-        actions = np.asarray(action)
-        expected = (self.num_envs, *self._action_spec.shape)
-        if actions.shape != expected:
-            raise ValueError(
-                f"action of shape {actions.shape} does not fit {self._env_id!r}: expected shape {expected} "
-                f"(num_envs={self.num_envs}, action spec {self._action_spec})"
-            )
+        actions = checked_actions(action, self.num_envs, self._action_spec, self._env_id)
         actions = actions.astype(self._action_dtype, copy=False)
         observation, reward, terminated, truncated, _ = self._vec.step(actions)
         first = self._after_last
