@@ -31,15 +31,13 @@ a long episode, and ``capacity`` should be well above ``K * num_envs``.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from typing import Any
 
 import numpy as np
 
-from tfrl.data.replay import Transition, _castable
-from tfrl.errors import ConfigError, RunDirError
-from tfrl.fileio import atomic_path
+from tfrl.data.replay import _castable, _RingReplay
+from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, StepType, TimeStep
 
 __all__ = ["FrameStackReplayBuffer"]
@@ -48,10 +46,9 @@ _STATE_VERSION = 1
 _KIND = "FrameStackReplayBuffer"
 _LAST = int(StepType.LAST)
 _ARRAY_KEYS = ("frame", "action", "reward", "discount", "last", "valid", "start")
-_MAX_REDRAWS = 32
 
 
-class FrameStackReplayBuffer:
+class FrameStackReplayBuffer(_RingReplay):
     """A ring of the last ``capacity`` frame-stacked transitions of ``num_envs`` environments.
 
     Args:
@@ -138,36 +135,6 @@ class FrameStackReplayBuffer:
         }
 
     # ------------------------------------------------------------------ properties
-
-    @property
-    def capacity(self) -> int:
-        """Number of transition slots: the requested capacity rounded up to a multiple of ``num_envs``."""
-        return self._rows * self._num_envs
-
-    @property
-    def num_envs(self) -> int:
-        """Number of environments written by each ``add``."""
-        return self._num_envs
-
-    @property
-    def n_step(self) -> int:
-        """Default ``n`` of the n-step returns."""
-        return self._n_step
-
-    @property
-    def gamma(self) -> float:
-        """Discount factor of the n-step returns."""
-        return self._gamma
-
-    @property
-    def observation_spec(self) -> ArraySpec:
-        """Spec of one (stacked) observation."""
-        return self._observation_spec
-
-    @property
-    def action_spec(self) -> ArraySpec:
-        """Spec of one stored action."""
-        return self._action_spec
 
     @property
     def nbytes(self) -> int:
@@ -374,52 +341,11 @@ class FrameStackReplayBuffer:
 
     # ------------------------------------------------------------------ sampling
 
-    @staticmethod
-    def _check_n_step(n_step: Any) -> None:
-        if not isinstance(n_step, (int, np.integer)) or isinstance(n_step, bool) or n_step < 1:
-            raise ConfigError(f"n_step must be an integer >= 1, got {n_step!r}")
-
-    def sample(self, batch_size: int, num_batches: int | None = None, n_step: int | None = None) -> Transition:
-        """Draw transitions uniformly from the sampleable ones stored (with replacement).
-
-        Returns a ``Transition`` of NumPy arrays with leading shape ``[batch_size]``, or
-        ``[num_batches, batch_size]`` when ``num_batches`` is given; stacks are rebuilt in full.
-        """
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        if num_batches is not None and (not isinstance(num_batches, (int, np.integer)) or num_batches < 1):
-            raise ConfigError(f"num_batches must be an integer >= 1 or None, got {num_batches!r}")
-        n = self._n_step if n_step is None else n_step
-        self._check_n_step(n)
-        lead = (int(batch_size),) if num_batches is None else (int(num_batches), int(batch_size))
-        size = int(np.prod(lead))
-        with self._lock:
-            if self._num_valid - self._num_unreachable() == 0:
-                raise ConfigError("the replay buffer is empty: add transitions before sampling")
-            slots = self._draw_slots(size)
-            out = self._gather(slots, int(n))
-        return Transition(*(x.reshape(lead + x.shape[1:]) for x in out))
-
     def _sampleable(self, slots: np.ndarray) -> np.ndarray:
         return self._flat["valid"][slots] & self._reachable(slots)
 
-    def _draw_slots(self, size: int) -> np.ndarray:
-        """``size`` slots uniform over the sampleable filled slots (draw, then redraw the others)."""
-        num_slots = self._filled * self._num_envs
-        slots = self._rng.integers(0, num_slots, size=size)
-        bad = np.flatnonzero(~self._sampleable(slots))
-        rounds = 0
-        while bad.size:
-            if rounds == _MAX_REDRAWS:
-                candidates = np.flatnonzero(self._sampleable(np.arange(num_slots)))
-                slots[bad] = candidates[self._rng.integers(0, candidates.size, size=bad.size)]
-                break
-            redraw = self._rng.integers(0, num_slots, size=bad.size)
-            ok = self._sampleable(redraw)
-            slots[bad[ok]] = redraw[ok]
-            bad = bad[~ok]
-            rounds += 1
-        return slots
+    def _available(self) -> int:
+        return self._num_valid - self._num_unreachable()
 
     def _gather(self, slots: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
         """The n-step ``Transition`` fields for flat ``slots`` (same walk as ``UniformReplayBuffer``)."""
@@ -548,17 +474,3 @@ class FrameStackReplayBuffer:
             self._prev_ok[...] = False
             self._checked = False
             self._rng.bit_generator.state = rng_state
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``state_dict()`` to one ``.npz`` file atomically (temporary file, fsync, rename)."""
-        state = self.state_dict()
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **{key: np.asarray(value) for key, value in state.items()})
-
-    def load(self, path: str | os.PathLike[str]) -> None:
-        """Restore the buffer from a file written by ``save``."""
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise RunDirError(f"replay buffer file {path!r} does not exist: check the checkpoint directory")
-        with np.load(path, allow_pickle=False) as data:
-            self.load_state_dict({key: data[key] for key in data.files})

@@ -72,7 +72,104 @@ def _castable(src: np.dtype, dst: np.dtype) -> bool:
     return np.issubdtype(src, np.integer) and np.issubdtype(dst, np.integer)
 
 
-class UniformReplayBuffer:
+class _RingReplay:
+    """What the two replay buffers share: their settings, uniform sampling of n-step transitions and files.
+
+    A subclass stores ``_rows`` rows of ``_num_envs`` slots and provides ``_sampleable(slots)`` (which
+    flat slots may be drawn), ``_available()`` (how many may) and ``_gather(slots, n)``.
+    """
+
+    @property
+    def capacity(self) -> int:
+        """Number of transition slots: the requested capacity rounded up to a multiple of ``num_envs``."""
+        return self._rows * self._num_envs
+
+    @property
+    def num_envs(self) -> int:
+        """Number of environments written by each ``add``."""
+        return self._num_envs
+
+    @property
+    def n_step(self) -> int:
+        """Default ``n`` of the n-step returns."""
+        return self._n_step
+
+    @property
+    def gamma(self) -> float:
+        """Discount factor of the n-step returns."""
+        return self._gamma
+
+    @property
+    def observation_spec(self) -> ArraySpec:
+        """Spec of one stored observation (a whole stack of frames for ``FrameStackReplayBuffer``)."""
+        return self._observation_spec
+
+    @property
+    def action_spec(self) -> ArraySpec:
+        """Spec of one stored action."""
+        return self._action_spec
+
+    @staticmethod
+    def _check_n_step(n_step: Any) -> None:
+        if not isinstance(n_step, (int, np.integer)) or isinstance(n_step, bool) or n_step < 1:
+            raise ConfigError(f"n_step must be an integer >= 1, got {n_step!r}")
+
+    def sample(self, batch_size: int, num_batches: int | None = None, n_step: int | None = None) -> Transition:
+        """Draw transitions uniformly from the sampleable ones stored (with replacement).
+
+        Returns a ``Transition`` of NumPy arrays with leading shape ``[batch_size]``, or
+        ``[num_batches, batch_size]`` when ``num_batches`` is given (many batches in one call).
+        ``n_step`` overrides the buffer's ``n`` of the n-step returns for this call.
+        """
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if num_batches is not None and (not isinstance(num_batches, (int, np.integer)) or num_batches < 1):
+            raise ConfigError(f"num_batches must be an integer >= 1 or None, got {num_batches!r}")
+        n = self._n_step if n_step is None else n_step
+        self._check_n_step(n)
+        lead = (int(batch_size),) if num_batches is None else (int(num_batches), int(batch_size))
+        size = int(np.prod(lead))
+        with self._lock:
+            if self._available() == 0:
+                raise ConfigError("the replay buffer is empty: add transitions before sampling")
+            slots = self._draw_slots(size)
+            out = self._gather(slots, int(n))
+        return Transition(*(x.reshape(lead + x.shape[1:]) for x in out))
+
+    def _draw_slots(self, size: int) -> np.ndarray:
+        """``size`` slots uniform over the sampleable filled slots: draw over filled slots, redraw the others."""
+        num_slots = self._filled * self._num_envs
+        slots = self._rng.integers(0, num_slots, size=size)
+        bad = np.flatnonzero(~self._sampleable(slots))
+        rounds = 0
+        while bad.size:
+            if rounds == _MAX_REDRAWS:
+                candidates = np.flatnonzero(self._sampleable(np.arange(num_slots)))
+                slots[bad] = candidates[self._rng.integers(0, candidates.size, size=bad.size)]
+                break
+            redraw = self._rng.integers(0, num_slots, size=bad.size)
+            ok = self._sampleable(redraw)
+            slots[bad[ok]] = redraw[ok]
+            bad = bad[~ok]
+            rounds += 1
+        return slots
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write ``state_dict()`` to one ``.npz`` file atomically (temporary file, fsync, rename)."""
+        state = self.state_dict()
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **{key: np.asarray(value) for key, value in state.items()})
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Restore the buffer from a file written by ``save``."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise RunDirError(f"replay buffer file {path!r} does not exist: check the checkpoint directory")
+        with np.load(path, allow_pickle=False) as data:
+            self.load_state_dict({key: data[key] for key in data.files})
+
+
+class UniformReplayBuffer(_RingReplay):
     """A ring of the last ``capacity`` transitions of ``num_envs`` environments, sampled uniformly.
 
     Args:
@@ -148,39 +245,15 @@ class UniformReplayBuffer:
 
     # ------------------------------------------------------------------ properties
 
-    @property
-    def capacity(self) -> int:
-        """Number of transition slots: the requested capacity rounded up to a multiple of ``num_envs``."""
-        return self._rows * self._num_envs
-
-    @property
-    def num_envs(self) -> int:
-        """Number of environments written by each ``add``."""
-        return self._num_envs
-
-    @property
-    def n_step(self) -> int:
-        """Default ``n`` of the n-step returns."""
-        return self._n_step
-
-    @property
-    def gamma(self) -> float:
-        """Discount factor of the n-step returns."""
-        return self._gamma
-
-    @property
-    def observation_spec(self) -> ArraySpec:
-        """Spec of one stored observation."""
-        return self._observation_spec
-
-    @property
-    def action_spec(self) -> ArraySpec:
-        """Spec of one stored action."""
-        return self._action_spec
-
     def __len__(self) -> int:
         """Number of valid (sampleable) transitions stored."""
         return self._num_valid
+
+    def _available(self) -> int:
+        return self._num_valid
+
+    def _sampleable(self, slots: np.ndarray) -> np.ndarray:
+        return self._flat["valid"][slots]
 
     def __repr__(self) -> str:
         return (
@@ -286,52 +359,6 @@ class UniformReplayBuffer:
         self._checked = True
 
     # ------------------------------------------------------------------ sampling
-
-    @staticmethod
-    def _check_n_step(n_step: Any) -> None:
-        if not isinstance(n_step, (int, np.integer)) or isinstance(n_step, bool) or n_step < 1:
-            raise ConfigError(f"n_step must be an integer >= 1, got {n_step!r}")
-
-    def sample(self, batch_size: int, num_batches: int | None = None, n_step: int | None = None) -> Transition:
-        """Draw transitions uniformly from the valid ones stored (with replacement).
-
-        Returns a ``Transition`` of NumPy arrays with leading shape ``[batch_size]``, or
-        ``[num_batches, batch_size]`` when ``num_batches`` is given (many batches in one call).
-        ``n_step`` overrides the buffer's ``n`` of the n-step returns for this call.
-        """
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        if num_batches is not None and (not isinstance(num_batches, (int, np.integer)) or num_batches < 1):
-            raise ConfigError(f"num_batches must be an integer >= 1 or None, got {num_batches!r}")
-        n = self._n_step if n_step is None else n_step
-        self._check_n_step(n)
-        lead = (int(batch_size),) if num_batches is None else (int(num_batches), int(batch_size))
-        size = int(np.prod(lead))
-        with self._lock:
-            if self._num_valid == 0:
-                raise ConfigError("the replay buffer is empty: add transitions before sampling")
-            slots = self._draw_slots(size)
-            out = self._gather(slots, int(n))
-        return Transition(*(x.reshape(lead + x.shape[1:]) for x in out))
-
-    def _draw_slots(self, size: int) -> np.ndarray:
-        """``size`` slots uniform over the valid filled slots: draw over filled slots, redraw invalid ones."""
-        num_slots = self._filled * self._num_envs
-        valid = self._flat["valid"]
-        slots = self._rng.integers(0, num_slots, size=size)
-        bad = np.flatnonzero(~valid[slots])
-        rounds = 0
-        while bad.size:
-            if rounds == _MAX_REDRAWS:
-                candidates = np.flatnonzero(valid[:num_slots])
-                slots[bad] = candidates[self._rng.integers(0, candidates.size, size=bad.size)]
-                break
-            redraw = self._rng.integers(0, num_slots, size=bad.size)
-            ok = valid[redraw]
-            slots[bad[ok]] = redraw[ok]
-            bad = bad[~ok]
-            rounds += 1
-        return slots
 
     def _gather(self, slots: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
         """The n-step ``Transition`` fields for flat ``slots`` (see the module docstring)."""
@@ -492,17 +519,3 @@ class UniformReplayBuffer:
             self._num_valid = int(np.count_nonzero(self._valid[:filled]))
             self._checked = False
             self._rng.bit_generator.state = rng_state
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``state_dict()`` to one ``.npz`` file atomically (temporary file, fsync, rename)."""
-        state = self.state_dict()
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **{key: np.asarray(value) for key, value in state.items()})
-
-    def load(self, path: str | os.PathLike[str]) -> None:
-        """Restore the buffer from a file written by ``save``."""
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise RunDirError(f"replay buffer file {path!r} does not exist: check the checkpoint directory")
-        with np.load(path, allow_pickle=False) as data:
-            self.load_state_dict({key: data[key] for key in data.files})
