@@ -203,7 +203,8 @@ def _print_result(result) -> None:
     print(f"TensorBoard: tensorboard --logdir {result.run_dir.parent}")
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
+def _check_run_and_episodes(args: argparse.Namespace) -> None:
+    """Refuse a bad --episodes or RUN before TensorFlow is imported (then import it quietly)."""
     from tfrl.errors import ConfigError
     from tfrl.train.run import _load_record
 
@@ -211,6 +212,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
     _load_record(Path(args.run))
     _quiet_tensorflow()
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    _check_run_and_episodes(args)
     from tfrl.train import evaluate_run
 
     result, video = evaluate_run(args.run, episodes=args.episodes, video=args.video, seed=args.seed,
@@ -223,13 +228,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
-    from tfrl.errors import ConfigError
-    from tfrl.train.run import _load_record
-
-    if args.episodes < 1:
-        raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
-    _load_record(Path(args.run))
-    _quiet_tensorflow()
+    _check_run_and_episodes(args)
     from tfrl.train import watch_run
 
     path, result = watch_run(args.run, episodes=args.episodes, out=args.out, seed=args.seed,

@@ -13,6 +13,7 @@ counter carried between calls, so a seed fixes the run.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import NamedTuple
@@ -219,7 +220,9 @@ def run_compiled_seeds(agents: list, run, env, context_factories: list, states: 
     per_call = compiled.iterations_for(run.log_every)
     active = [state.step < run.total_steps for state in states]
     timing: dict[str, float] = {}
-    try:
+    with contextlib.ExitStack() as stack:
+        for context in contexts:
+            stack.enter_context(context)
         while any(active):
             remaining = min(compiled.iterations_for(run.total_steps - s.step) for s, a in zip(states, active) if a)
             started = time.perf_counter()
@@ -240,10 +243,4 @@ def run_compiled_seeds(agents: list, run, env, context_factories: list, states: 
                 row = {**metrics, **timing}
                 if context.after_steps(before, lambda row=row: row) or state.step >= run.total_steps:
                     active[k] = False
-    except BaseException:
-        for context in contexts:
-            context.close(save=False)
-        raise
-    for context in contexts:
-        context.close()
     return states

@@ -249,7 +249,7 @@ def run_compiled_off_policy(agent, config, run, env, context_factory, state: Loo
     context: LoopContext = context_factory()
     interval = min(run.log_every, run.eval_every) if run.eval_every > 0 else run.log_every
     metrics: dict[str, float] = {}
-    try:
+    with context:
         while state.step < run.total_steps:
             # Up to the next multiple of the interval; auto-reset steps do not count, so a call can
             # fall a few steps short, and the next one is short.
@@ -265,8 +265,4 @@ def run_compiled_off_policy(agent, config, run, env, context_factory, state: Loo
             step = state.step
             if context.after_steps(before, lambda: {**metrics, "charts/epsilon": agent.policy.epsilon(step)}):
                 break
-    except BaseException:
-        context.close(save=False)
-        raise
-    context.close()
     return state

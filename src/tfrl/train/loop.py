@@ -239,11 +239,19 @@ class LoopContext:
             loop_state=self._loop_state(),
         )
 
+    def __enter__(self) -> LoopContext:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        """Close; the final checkpoint is written only when the loop ended without an error."""
+        self.close(save=exc_type is None)
+
     def close(self, save: bool = True) -> None:
         """Close the progress bar and the evaluation environment, and take the final checkpoint.
 
-        Loops pass ``save=False`` when they stop on an error: a checkpoint taken in the middle of a
-        failed step could hold a half-updated state (or NaN weights).
+        Used as a context manager (``with context:``), it passes ``save=False`` when the loop stops on
+        an error: a checkpoint taken in the middle of a failed step could hold a half-updated state
+        (or NaN weights).
         """
         self.progress.close()
         if self.eval_env is not None:

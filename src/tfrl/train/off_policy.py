@@ -50,7 +50,7 @@ def run_off_policy(agent, config, run, env, context_factory, state: LoopState,
         time_step = env.reset(seed=run.seed + state.step)
     context.loop_vars = lambda: {"time_step": time_step, "random_rng": random_policy.rng.bit_generator.state}
     train_metrics: dict[str, float] = {}
-    try:
+    with context:
         while state.step < run.total_steps:
             if state.step < config.learning_starts:
                 action = random_policy.action(time_step.observation)
@@ -77,8 +77,4 @@ def run_off_policy(agent, config, run, env, context_factory, state: LoopState,
             step = state.step
             if context.after_steps(before, lambda: {**train_metrics, "charts/epsilon": agent.policy.epsilon(step)}):
                 break
-    except BaseException:
-        context.close(save=False)
-        raise
-    context.close()
     return state

@@ -99,7 +99,7 @@ def run_on_policy(agent, config, run, env, context_factory, state: LoopState) ->
         time_step = env.reset(seed=run.seed + state.step)
     context.loop_vars = lambda: {"time_step": time_step, **({"running": collector.running} if by_episodes else {})}
     train_metrics: dict[str, float] = {}
-    try:
+    with context:
         while state.step < run.total_steps:
             before = state.step
             if by_episodes:
@@ -113,8 +113,4 @@ def run_on_policy(agent, config, run, env, context_factory, state: LoopState) ->
             state.train_calls += 1
             if context.after_steps(before, lambda: dict(train_metrics)):
                 break
-    except BaseException:
-        context.close(save=False)
-        raise
-    context.close()
     return state

@@ -352,6 +352,12 @@ class _SilentContext:
     def close(self, save=True):
         pass
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close(save=exc[0] is None)
+
 
 def test_anneal_lr_over_a_run_starts_at_lr_and_never_reaches_zero():
     from types import SimpleNamespace
