@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "RunDirError",
     "closest",
+    "unknown_name",
 ]
 
 
@@ -49,3 +50,20 @@ def closest(word: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.6) 
     lowered = {c.lower(): c for c in choices}
     hits = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=cutoff)
     return [lowered[h] for h in hits]
+
+
+
+def unknown_name(what: str, name: object, choices: Iterable[str], *, context: str = "", label: str = "Valid keys",
+                 listing: str | None = None) -> str:
+    """The one message for a name that is not among ``choices``: the closest ones, then the valid ones.
+
+    ``unknown_name("algorithm", "dqm", ["dqn", "ppo"], label="Known algorithms")`` gives
+    ``"unknown algorithm 'dqm'. Did you mean dqn? Known algorithms: dqn, ppo."``. ``context`` follows the
+    name (``" in config file a.yaml"``); ``listing`` replaces the list where the choices are too many to
+    print (``"Run 'tfrl envs' to list the installed ids."``).
+    """
+    choices = list(choices)
+    hint = closest(str(name), choices)
+    did = f" Did you mean {', '.join(hint)}?" if hint else ""
+    tail = listing if listing is not None else f"{label}: {', '.join(sorted(choices))}."
+    return f"unknown {what} {name!r}{context}.{did} {tail}"
