@@ -7,13 +7,20 @@
     ...     time_step = env.step(np.zeros(4, dtype=np.int64))
     ...     finished = env.pop_finished()
 
+Game records: ``env.pop_game_records()`` gives the whole games finished since its last call (raw score
+and length) for Atari environments, whose training episodes are single lives; ``[]`` for others.
+
+Ids and back-ends without TensorFlow: ``tfrl.envs.ids`` (``check_env_id``, ``list_env_ids``, ``Backend``).
+
 Auto-reset: the step after a LAST step returns FIRST of a new episode for that env, and the
 action given for that env in that call is ignored (see ``tfrl.envs.core``).
 """
 
+from tfrl.envs.atari_common import GameRecord
 from tfrl.envs.core import Environment, EnvironmentWrapper
 from tfrl.envs.gym_env import GymnasiumEnvironment
-from tfrl.envs.registry import env_id_of, list_env_ids, make
+from tfrl.envs.ids import BACKENDS, Backend, check_env_id, list_env_ids
+from tfrl.envs.registry import env_id_of, make
 from tfrl.envs.wrappers import ActionRepeat, EpisodeRecord, EpisodeStatistics, TimeLimit
 
 __all__ = [
@@ -22,9 +29,13 @@ __all__ = [
     "GymnasiumEnvironment",
     "EpisodeStatistics",
     "EpisodeRecord",
+    "GameRecord",
     "TimeLimit",
     "ActionRepeat",
     "make",
     "list_env_ids",
+    "check_env_id",
     "env_id_of",
+    "Backend",
+    "BACKENDS",
 ]

@@ -33,27 +33,37 @@ What ``EpisodeStatistics.pop_finished()`` reports for an Atari env made by ``tfr
 per *episode* as the agent sees it. When training that is one life, with clipped rewards: its
 ``episode_return`` is the number of rewarding events minus penalties in that life, not a game score.
 When evaluating it is one whole game with raw rewards: the game score. For the real game scores of a
-training env use ``pop_game_records(environment)``, which collects ``GameRecord``s (raw game return and
-length in agent steps) from every sub-env, for the sync and async backends alike.
+training env use its ``pop_game_records()`` method (``AtariEnvironment``, forwarded by every
+``EnvironmentWrapper``), which collects ``GameRecord``s (raw game return and length in agent steps) from
+every sub-env, for the sync and async backends alike.
+
+The frame wrappers (``MaxAndSkip``, ``ResizeObservation``, ``FrameStack``, ``area_resize``) live in
+``tfrl.envs.atari_frames``, the constants and ``GameRecord`` shared with EnvPool in
+``tfrl.envs.atari_common``; this module exports them too.
 """
 
 from __future__ import annotations
 
-import collections
-import functools
 from collections.abc import Mapping
-from typing import Any, NamedTuple, SupportsFloat
+from typing import Any, SupportsFloat
 
 import gymnasium
 import numpy as np
 
-from tfrl.envs.wrappers import TimeLimit, _positive_int
+from tfrl.envs.atari_common import FIRE, NOOP, GameRecord, check_pipeline_kwargs, fires_on_reset
+from tfrl.envs.atari_frames import FrameStack, MaxAndSkip, ResizeObservation, area_resize
+from tfrl.envs.checks import positive_int
+from tfrl.envs.gym_env import GymnasiumEnvironment
+from tfrl.envs.ids import check_env_id
+from tfrl.envs.wrappers import TimeLimit
 from tfrl.errors import ConfigError
 
 __all__ = [
     "make_atari_env",
-    "pop_game_records",
+    "AtariEnvironment",
     "GameRecord",
+    "NOOP",
+    "FIRE",
     "NoopReset",
     "MaxAndSkip",
     "ResizeObservation",
@@ -64,9 +74,6 @@ __all__ = [
     "FrameStack",
     "area_resize",
 ]
-
-NOOP = 0
-FIRE = 1
 
 
 def _ale(env: gymnasium.Env) -> Any:
@@ -82,7 +89,7 @@ class NoopReset(gymnasium.Wrapper):
 
     def __init__(self, env: gymnasium.Env, noop_max: int = 30) -> None:
         super().__init__(env)
-        self.noop_max = _positive_int("noop_max", noop_max)
+        self.noop_max = positive_int("noop_max", noop_max)
         meanings = env.unwrapped.get_action_meanings()  # type: ignore[attr-defined]
         if meanings[NOOP] != "NOOP":
             raise ConfigError(f"no-op starts need action 0 to be NOOP, got {meanings[NOOP]!r}")
@@ -99,102 +106,8 @@ class NoopReset(gymnasium.Wrapper):
         return observation, info
 
 
-class MaxAndSkip(gymnasium.Wrapper):
-    """Repeat each action for ``skip`` frames, summing rewards; observe the max of the last two frames.
-
-    Stops early when the game ends; the observation is then the max of the last two frames played
-    (or the one frame, if only one was played).
-    """
-
-    def __init__(self, env: gymnasium.Env, skip: int = 4) -> None:
-        super().__init__(env)
-        self.skip = _positive_int("frame_skip", skip)
-
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Play ``action`` for up to ``skip`` frames."""
-        total = 0.0
-        last_two: collections.deque[np.ndarray] = collections.deque(maxlen=2)
-        for _ in range(self.skip):
-            observation, reward, terminated, truncated, info = self.env.step(action)
-            total += float(reward)
-            last_two.append(observation)
-            if terminated or truncated:
-                break
-        frame = last_two[-1] if len(last_two) == 1 else np.maximum(last_two[0], last_two[1])
-        return frame, total, terminated, truncated, info
-
-
-def _area_weights(size_in: int, size_out: int) -> np.ndarray:
-    """``[size_out, size_in]`` matrix: row j averages input cells over [j, j+1) * size_in / size_out."""
-    scale = size_in / size_out
-    edges = np.arange(size_out + 1) * scale
-    cells = np.arange(size_in)
-    lo = np.maximum(edges[:-1, None], cells[None, :])
-    hi = np.minimum(edges[1:, None], cells[None, :] + 1)
-    return (np.clip(hi - lo, 0.0, None) / scale).astype(np.float32)
-
-
-def _sparse_area_weights(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray]:
-    """The nonzero entries of ``_area_weights`` per output cell: ``(indices, weights)``, both ``[size_out, k]``."""
-    weights = _area_weights(size_in, size_out)
-    nonzero = weights > 0
-    k = int(nonzero.sum(axis=1).max())
-    indices = np.sort(np.argsort(~nonzero, axis=1, kind="stable")[:, :k], axis=1)
-    return indices, np.take_along_axis(weights, indices, axis=1)
-
-
-@functools.lru_cache(maxsize=8)
-def _resize_weights(
-    in_shape: tuple[int, int], out_shape: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    rows, row_weights = _sparse_area_weights(in_shape[0], out_shape[0])
-    cols, col_weights = _sparse_area_weights(in_shape[1], out_shape[1])
-    return rows, row_weights[:, :, None], cols, col_weights[None, :, :]
-
-
-def area_resize(frame: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize a 2-D uint8 frame by area averaging (as OpenCV's ``INTER_AREA`` when shrinking), rounded.
-
-    Each output pixel is the area-weighted mean of the input pixels its cell covers; the weights are
-    applied as a gather and a weighted sum per axis (about 0.15 ms for 210x160 to 84x84, no BLAS call).
-    """
-    rows, row_weights, cols, col_weights = _resize_weights(frame.shape[:2], (height, width))
-    tall = (frame[rows].astype(np.float32) * row_weights).sum(axis=1)  # [height, in_width]
-    out = (tall[:, cols] * col_weights).sum(axis=2)  # [height, width]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-class ResizeObservation(gymnasium.ObservationWrapper):
-    """Area-resize a 2-D grayscale uint8 observation to ``(height, width)``."""
-
-    def __init__(self, env: gymnasium.Env, height: int = 84, width: int = 84) -> None:
-        super().__init__(env)
-        self.height = _positive_int("screen_size", height)
-        self.width = _positive_int("screen_size", width)
-        if len(env.observation_space.shape or ()) != 2:
-            raise ConfigError(f"ResizeObservation needs 2-D grayscale frames, got {env.observation_space}")
-        self.observation_space = gymnasium.spaces.Box(0, 255, (self.height, self.width), np.uint8)
-
-    def observation(self, observation: np.ndarray) -> np.ndarray:
-        """The resized frame."""
-        return area_resize(np.asarray(observation), self.height, self.width)
-
-
-class GameRecord(NamedTuple):
-    """One finished real game (all lives) of one sub-env."""
-
-    env_index: int
-    """Index of the sub-env in the batch."""
-    game_return: float
-    """Sum of the game's raw (unclipped) rewards: the game score."""
-    length: int
-    """Agent steps of the game (each ``frame_skip`` frames), including those of FIRE and life-loss resets."""
-    terminated: bool
-    """True on a game over, False when ``max_episode_steps`` truncated the game."""
-
-
 class GameStatistics(gymnasium.Wrapper):
-    """Records the raw return and length of each real game; read them with ``pop_game_records``.
+    """Records the raw return and length of each real game; read them with ``AtariEnvironment.pop_game_records``.
 
     Sits below the life-loss and reward-clipping wrappers, so it sees raw rewards and real game overs.
     """
@@ -288,36 +201,6 @@ class ClipReward(gymnasium.RewardWrapper):
         return float(np.sign(float(reward)))
 
 
-class FrameStack(gymnasium.Wrapper):
-    """Observe the last ``num_frames`` 2-D frames stacked on a last axis, oldest first, as uint8.
-
-    After a reset the stack holds ``num_frames`` copies of the reset frame.
-    """
-
-    def __init__(self, env: gymnasium.Env, num_frames: int = 4) -> None:
-        super().__init__(env)
-        self.num_frames = _positive_int("frame_stack", num_frames)
-        shape = env.observation_space.shape
-        self.observation_space = gymnasium.spaces.Box(0, 255, (*shape, self.num_frames), np.uint8)
-        self._frames: collections.deque[np.ndarray] = collections.deque(maxlen=self.num_frames)
-
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        """Reset and fill the stack with the first frame."""
-        observation, info = self.env.reset(**kwargs)
-        for _ in range(self.num_frames):
-            self._frames.append(observation)
-        return self._stacked(), info
-
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Step and push the new frame."""
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        self._frames.append(observation)
-        return self._stacked(), reward, terminated, truncated, info
-
-    def _stacked(self) -> np.ndarray:
-        return np.stack(self._frames, axis=-1).astype(np.uint8, copy=False)
-
-
 class _SeedFirstReset(gymnasium.Wrapper):
     """Uses ``seed`` for the first ``reset`` that is called without one."""
 
@@ -330,9 +213,6 @@ class _SeedFirstReset(gymnasium.Wrapper):
             kwargs["seed"] = self._pending_seed
         self._pending_seed = None
         return self.env.reset(**kwargs)
-
-
-_BASE_KWARGS = ("frameskip", "repeat_action_probability", "obs_type")
 
 
 def make_atari_env(
@@ -373,15 +253,9 @@ def make_atari_env(
             ``full_action_space``, ...); ``frameskip``, ``repeat_action_probability`` and ``obs_type``
             are set by this function.
     """
-    from tfrl.envs.registry import check_env_id
-
     check_env_id(env_id)
     kwargs = dict(env_kwargs or {})
-    clash = sorted(set(kwargs) & set(_BASE_KWARGS))
-    if clash:
-        raise ConfigError(
-            f"env_kwargs {clash} are set by the Atari pipeline; use frame_skip=... and sticky_actions=... instead"
-        )
+    check_pipeline_kwargs(kwargs)
     if sticky_actions is not None:
         kwargs["repeat_action_probability"] = 0.25 if sticky_actions else 0.0
     if render_mode is not None:
@@ -395,8 +269,7 @@ def make_atari_env(
     env = GameStatistics(env)
     if training if terminal_on_life_loss is None else terminal_on_life_loss:
         env = EpisodicLife(env)
-    meanings = env.unwrapped.get_action_meanings()  # type: ignore[attr-defined]
-    if len(meanings) >= 3 and meanings[FIRE] == "FIRE":
+    if fires_on_reset(env.unwrapped.get_action_meanings()):  # type: ignore[attr-defined]
         env = FireReset(env)
     if training if clip_rewards is None else clip_rewards:
         env = ClipReward(env)
@@ -406,27 +279,14 @@ def make_atari_env(
     return env
 
 
-def pop_game_records(environment: Any) -> list[GameRecord]:
-    """The real games finished since the last call in each sub-env of ``environment``, by env index.
+class AtariEnvironment(GymnasiumEnvironment):
+    """The ``GymnasiumEnvironment`` that ``tfrl.envs.make`` builds for an Atari id (sync and async back-ends):
+    sub-envs made by ``make_atari_env``, whose real games ``pop_game_records`` reports."""
 
-    ``environment`` is what ``tfrl.envs.make`` returned for an Atari id (or any ``Environment`` wrapping
-    its ``GymnasiumEnvironment``). Works for the sync and async backends (one ``call`` on the vector env) and
-    for backend ``"envpool"`` (``EnvPoolEnvironment`` keeps the records itself).
-    """
-    from tfrl.envs.core import EnvironmentWrapper
-    from tfrl.envs.envpool_env import EnvPoolEnvironment
-    from tfrl.envs.gym_env import GymnasiumEnvironment
-
-    inner = environment
-    while isinstance(inner, EnvironmentWrapper):
-        inner = inner.environment
-    if isinstance(inner, EnvPoolEnvironment):
-        return inner.pop_game_records()
-    if not isinstance(inner, GymnasiumEnvironment):
-        raise ConfigError(f"pop_game_records needs an Atari environment made by tfrl.envs.make, got {environment!r}")
-    per_env = inner.call("pop_game_records")
-    return [
-        GameRecord(index, game_return, length, terminated)
-        for index, records in enumerate(per_env)
-        for game_return, length, terminated in records
-    ]
+    def pop_game_records(self) -> list[GameRecord]:
+        """The real games (all lives, raw rewards) finished since the last call in each sub-env, by env index."""
+        return [
+            GameRecord(index, game_return, length, terminated)
+            for index, records in enumerate(self.call("pop_game_records"))
+            for game_return, length, terminated in records
+        ]

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from tfrl.envs.atari_common import GameRecord
 from tfrl.specs import ArraySpec, BoundedArraySpec, TimeStep
 
 __all__ = ["Environment", "EnvironmentWrapper", "checked_actions"]
@@ -92,6 +93,15 @@ class Environment(abc.ABC):
     def render(self) -> np.ndarray | None:
         """An RGB frame ``[height, width, 3]`` of env 0, or None if the env does not render."""
         return None
+
+    def pop_game_records(self) -> list[GameRecord]:
+        """The whole games finished since the last call, for environments whose episodes are parts of games.
+
+        An Atari environment made for training ends an episode on each lost life and clips its rewards, so
+        its episode returns are not game scores; its ``pop_game_records`` gives the raw score and length of
+        each real game (``tfrl.envs.atari``). Other environments return ``[]``.
+        """
+        return []
 
     def get_state(self) -> Any:
         """A picklable snapshot of the episodes in progress, or None where this environment cannot give one.
@@ -167,6 +177,10 @@ class EnvironmentWrapper(Environment):
     def render(self) -> np.ndarray | None:
         """Render the inner environment."""
         return self._environment.render()
+
+    def pop_game_records(self) -> list[GameRecord]:
+        """The inner environment's finished whole games."""
+        return self._environment.pop_game_records()
 
     def get_state(self) -> Any:
         """The inner environment's snapshot with this wrapper's ``_snapshot_attributes`` (None if the inner has none)."""

@@ -52,18 +52,16 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from tfrl.envs.atari import _BASE_KWARGS, FIRE, GameRecord
-from tfrl.envs.core import Environment, checked_actions
+from tfrl.envs.atari_common import ATARI_OPTIONS, GameRecord, check_pipeline_kwargs, fires_on_reset
+from tfrl.envs.checks import check_seed, positive_int
 from tfrl.envs.gym_env import space_to_spec
-from tfrl.envs.wrappers import _positive_int
+from tfrl.envs.ids import check_env_id, split_module
+from tfrl.envs.vector import VectorAdapter
 from tfrl.errors import ConfigError
-from tfrl.specs import ArraySpec, BoundedArraySpec, StepType, TimeStep
+from tfrl.specs import BoundedArraySpec, TimeStep
 
 __all__ = ["EnvPoolEnvironment", "envpool_options", "import_envpool"]
 
-_ATARI_OPTIONS = ("sticky_actions", "frame_stack", "noop_max", "frame_skip", "screen_size",
-                  "terminal_on_life_loss", "clip_rewards")
-"""``make_atari_env`` options that ``env_kwargs`` may hold (as with the ale-py back-end)."""
 _GAME_OPTIONS = ("mode", "difficulty", "full_action_space", "max_num_frames_per_episode")
 """ale-py keyword arguments that EnvPool has too."""
 _NO_LIMIT = 10**9  # EnvPool needs an int step limit; its counter starts at limit + 1, so not INT_MAX
@@ -109,21 +107,15 @@ def envpool_options(
             ``frame_skip``, ``screen_size``, ``terminal_on_life_loss``, ``clip_rewards``) and the ale-py
             arguments ``mode``, ``difficulty``, ``full_action_space``, ``max_num_frames_per_episode``.
     """
-    from tfrl.envs.registry import _split_module, check_env_id
-
     check_env_id(env_id)
-    gym_id = _split_module(env_id)[1]
+    gym_id = split_module(env_id)[1]
     registered = dict(gymnasium.spec(gym_id).kwargs)
     kwargs = dict(env_kwargs or {})
-    clash = sorted(set(kwargs) & set(_BASE_KWARGS))
-    if clash:
-        raise ConfigError(
-            f"env_kwargs {clash} are set by the Atari pipeline; use frame_skip=... and sticky_actions=... instead"
-        )
-    unknown = sorted(set(kwargs) - set(_ATARI_OPTIONS) - set(_GAME_OPTIONS))
+    check_pipeline_kwargs(kwargs)
+    unknown = sorted(set(kwargs) - set(ATARI_OPTIONS) - set(_GAME_OPTIONS))
     if unknown:
         raise ConfigError(f"env_kwargs {unknown} are not supported by backend='envpool'; "
-                          f"it takes {', '.join(_ATARI_OPTIONS + _GAME_OPTIONS)}")
+                          f"it takes {', '.join(ATARI_OPTIONS + _GAME_OPTIONS)}")
     game = str(registered["game"])
     task_id = "".join(part.capitalize() for part in game.split("_")) + "-v5"  # EnvPool's naming of ROMs
     if task_id not in import_envpool().list_all_envs():
@@ -134,9 +126,9 @@ def envpool_options(
         repeat_probability = float(registered.get("repeat_action_probability", 0.25))
     else:
         repeat_probability = 0.25 if sticky else 0.0
-    frame_skip = _positive_int("frame_skip", kwargs.get("frame_skip", 4))
-    screen_size = _positive_int("screen_size", kwargs.get("screen_size", 84))
-    frame_stack = _positive_int("frame_stack", kwargs.get("frame_stack", 4))
+    frame_skip = positive_int("frame_skip", kwargs.get("frame_skip", 4))
+    screen_size = positive_int("screen_size", kwargs.get("screen_size", 84))
+    frame_stack = positive_int("frame_stack", kwargs.get("frame_stack", 4))
     full_action_space = bool(kwargs.get("full_action_space", registered.get("full_action_space", False)))
     meanings = _action_meanings(gym_id, full_action_space)
     life_loss = kwargs.get("terminal_on_life_loss")
@@ -146,10 +138,10 @@ def envpool_options(
     if frames:
         limit = max(1, int(frames) // frame_skip)
     if max_episode_steps is not None:
-        limit = min(limit, _positive_int("max_episode_steps", max_episode_steps))
+        limit = min(limit, positive_int("max_episode_steps", max_episode_steps))
     options: dict[str, Any] = dict(
         repeat_action_probability=repeat_probability,
-        noop_max=_positive_int("noop_max", kwargs.get("noop_max", 30)),
+        noop_max=positive_int("noop_max", kwargs.get("noop_max", 30)),
         frame_skip=frame_skip,
         img_height=screen_size,
         img_width=screen_size,
@@ -158,7 +150,7 @@ def envpool_options(
         stack_num=1,  # the adapter stacks (see the module docstring)
         episodic_life=bool(training if life_loss is None else life_loss),
         reward_clip=bool(training if clip is None else clip),
-        use_fire_reset=len(meanings) >= 3 and meanings[FIRE] == "FIRE",
+        use_fire_reset=fires_on_reset(meanings),
         max_episode_steps=limit,
         full_action_space=full_action_space,
     )
@@ -168,7 +160,7 @@ def envpool_options(
     return task_id, options, frame_stack
 
 
-class EnvPoolEnvironment(Environment):
+class EnvPoolEnvironment(VectorAdapter):
     """A batch of ``num_envs`` Atari games on EnvPool with the specs and time steps of ``make_atari_env``.
 
     Args:
@@ -194,56 +186,33 @@ class EnvPoolEnvironment(Environment):
         env_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         envpool = import_envpool()
-        n = _positive_int("num_envs", num_envs)
+        n = positive_int("num_envs", num_envs)
         if render_mode not in (None, "rgb_array"):
             raise ConfigError(f"backend='envpool' renders only render_mode='rgb_array', got {render_mode!r}")
         task_id, options, frame_stack = envpool_options(env_id, training, max_episode_steps, env_kwargs)
         if render_mode is not None:
             options["render_mode"] = render_mode
         self._make_pool = functools.partial(envpool.make, task_id, env_type="gymnasium", num_envs=n, **options)
-        self._env_id, self._task_id, self._render_mode = env_id, task_id, render_mode
+        self._task_id, self._render_mode = task_id, render_mode
         self._episodic = bool(options["episodic_life"])
-        self._closed = False
         self._pool: Any = None
-        self._pool_seed = self._check_seed(seed if seed is not None else self._draw_seed(), n)
-        self._new_pool(self._pool_seed)
+        self._new_pool(self._check_seed(seed if seed is not None else self._draw_seed(), n))
         size = int(options["img_height"])
-        self._observation_spec = space_to_spec(
-            gymnasium.spaces.Box(0, 255, (size, size, frame_stack), np.uint8), "observation", env_id)
         action_spec = space_to_spec(self._pool.action_space, "action", env_id)
         assert isinstance(action_spec, BoundedArraySpec)
-        self._action_spec = action_spec
+        # the specs of the ale-py back-end: uint8 (screen_size, screen_size, frame_stack), an int64 action index
+        super().__init__(env_id, n, space_to_spec(
+            gymnasium.spaces.Box(0, 255, (size, size, frame_stack), np.uint8), "observation", env_id), action_spec)
         self._action_bounds = (int(action_spec.minimum), int(action_spec.maximum))
-        self._num_envs = n
         self._stack = np.zeros((n, size, size, frame_stack), np.uint8)
-        self._after_last = np.zeros(n, dtype=bool)
         self._lives = np.zeros(n, dtype=np.int64)
         self._game_returns = np.zeros(n, dtype=np.float64)
         self._finished_games: list[GameRecord] = []
-        self._started = False
-
-    @property
-    def env_id(self) -> str:
-        """The ale-py id this batch plays (as given to ``make``)."""
-        return self._env_id
 
     @property
     def task_id(self) -> str:
         """EnvPool's id of the game, e.g. ``"Breakout-v5"``."""
         return self._task_id
-
-    @property
-    def num_envs(self) -> int:
-        """Number of games in the batch."""
-        return self._num_envs
-
-    def observation_spec(self) -> ArraySpec:
-        """uint8 ``(screen_size, screen_size, frame_stack)``, as the ale-py back-end."""
-        return self._observation_spec
-
-    def action_spec(self) -> BoundedArraySpec:
-        """int64 scalar in ``[0, number of actions - 1]``, as the ale-py back-end."""
-        return self._action_spec
 
     def reset(self, seed: int | None = None) -> TimeStep:
         """Reset every game; a ``seed`` other than that of the current pool rebuilds the pool with it.
@@ -259,21 +228,11 @@ class EnvPoolEnvironment(Environment):
         self._stack = np.repeat(frame[..., None], self._stack.shape[-1], axis=-1)
         self._game_returns[info["elapsed_step"][order] == 0] = 0.0  # games in progress that were reset
         self._lives = lives.astype(np.int64)
-        self._after_last[:] = False
-        self._started = True
-        n = self._num_envs
-        return TimeStep(
-            step_type=np.full(n, StepType.FIRST, dtype=np.int32),
-            reward=np.zeros(n, dtype=np.float32),
-            discount=np.ones(n, dtype=np.float32),
-            observation=self._stack,
-        )
+        return self._first_steps(self._stack)
 
     def step(self, action: Any) -> TimeStep:
         """Step every game; a game whose previous step was LAST ignores its action and returns FIRST."""
-        if not self._started:
-            raise RuntimeError("call reset() before the first step()")
-        actions = checked_actions(action, self._num_envs, self._action_spec, self._env_id)
+        actions = self._step_actions(action)
         if actions.min() < self._action_bounds[0] or actions.max() > self._action_bounds[1]:
             raise ValueError(f"actions {actions} are outside the action spec {self._action_spec} of {self._env_id!r}")
         observation, reward, terminated, truncated, info = self._pool.step(actions.astype(np.int32))
@@ -283,14 +242,11 @@ class EnvPoolEnvironment(Environment):
                                                           terminated[order], truncated[order])
         lives = info["lives"][order].astype(np.int64)
         game_over = info["terminated"][order].astype(bool)
-        first = self._after_last
-        last = (terminated | truncated) & ~first
+        first, last, step_type, reward = self._label(reward, terminated, truncated)
         life_lost = self._episodic & (lives > 0) & (lives < self._lives)
         # termination (game over, or a life lost when training) wins over a truncation on the same step
         ended = last & (game_over | life_lost | ~truncated)
-        step_type = np.where(first, StepType.FIRST, np.where(last, StepType.LAST, StepType.MID)).astype(np.int32)
         discount = np.where(ended, 0.0, 1.0).astype(np.float32)
-        reward = np.where(first, 0.0, reward).astype(np.float32)
 
         frame = observation[:, -1]
         stack = np.empty_like(self._stack)
@@ -302,7 +258,6 @@ class EnvPoolEnvironment(Environment):
 
         self._record_games(first, last & (game_over | truncated), game_over, info["reward"][order],
                            info["elapsed_step"][order])
-        self._after_last = last
         self._lives = lives
         return TimeStep(step_type, reward, discount, stack)
 
@@ -320,11 +275,8 @@ class EnvPoolEnvironment(Environment):
             return None
         return np.asarray(self._pool.render(0)[0])
 
-    def close(self) -> None:
-        """Stop EnvPool's threads. Safe to call twice."""
-        if not self._closed:
-            self._closed = True
-            self._close_pool()
+    def _close(self) -> None:
+        self._close_pool()
 
     def _record_games(self, first: np.ndarray, game_end: np.ndarray, game_over: np.ndarray,
                       raw_reward: np.ndarray, elapsed: np.ndarray) -> None:
@@ -358,8 +310,8 @@ class EnvPoolEnvironment(Environment):
 
     @staticmethod
     def _check_seed(seed: Any, num_envs: int) -> int:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
+        seed = check_seed(seed)
+        assert seed is not None  # callers pass a seed
         if seed + num_envs - 1 > _MAX_SEED:
             raise ConfigError(f"backend='envpool' takes seeds up to {_MAX_SEED - num_envs + 1} "
                               f"for {num_envs} envs (EnvPool seeds env i with seed + i as a 32-bit int); got {seed}")

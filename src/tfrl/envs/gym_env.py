@@ -25,15 +25,12 @@ import gymnasium
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
-from tfrl.envs.core import Environment, checked_actions
+from tfrl.envs.ids import GYMNASIUM_BACKENDS, SYNC_BACKEND, check_backend
+from tfrl.envs.vector import VectorAdapter
 from tfrl.errors import ConfigError, UnsupportedSpaceError
-from tfrl.specs import ArraySpec, BoundedArraySpec, StepType, TimeStep
+from tfrl.specs import ArraySpec, BoundedArraySpec, TimeStep
 
-__all__ = ["GymnasiumEnvironment", "BACKENDS", "space_to_spec"]
-
-BACKENDS = ("sync", "async")
-"""Vector env backends: ``sync`` steps the envs one after another in this process,
-``async`` runs each env in its own process (worth it when one step is slow)."""
+__all__ = ["GymnasiumEnvironment", "space_to_spec"]
 
 _NAME_KEY = "tfrl.env_name"  # metadata key under which each sub-env records its readable name
 
@@ -104,7 +101,7 @@ def _checked(env_fn: Callable[[], gymnasium.Env]) -> gymnasium.Env:
     return _SpecCheck(env_fn())
 
 
-class GymnasiumEnvironment(Environment):
+class GymnasiumEnvironment(VectorAdapter):
     """An ``Environment`` over a Gymnasium ``SyncVectorEnv`` or ``AsyncVectorEnv``.
 
     Args:
@@ -117,52 +114,29 @@ class GymnasiumEnvironment(Environment):
     def __init__(
         self,
         env_fns: Sequence[Callable[[], gymnasium.Env]],
-        backend: str = "sync",
+        backend: str = SYNC_BACKEND,
         seed: int | None = None,
     ) -> None:
-        if backend not in BACKENDS:
-            raise ConfigError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        self._backend = check_backend(backend, GYMNASIUM_BACKENDS, context=" for a GymnasiumEnvironment")
         if len(env_fns) < 1:
             raise ConfigError("GymnasiumEnvironment needs at least one env function")
         fns = [functools.partial(_checked, fn) for fn in env_fns]
-        vector_cls = SyncVectorEnv if backend == "sync" else AsyncVectorEnv
+        vector_cls = SyncVectorEnv if backend == SYNC_BACKEND else AsyncVectorEnv
         self._vec = vector_cls(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
-        # The step-type labels below are only right under NEXT_STEP autoreset.
+        # The step-type labels of VectorAdapter are only right under NEXT_STEP autoreset.
         assert self._vec.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
-        self._backend = backend
-        self._env_id: str = self._vec.metadata[_NAME_KEY]
-        self._observation_spec = space_to_spec(self._vec.single_observation_space, "observation", self._env_id)
-        action_spec = space_to_spec(self._vec.single_action_space, "action", self._env_id)
+        env_id: str = self._vec.metadata[_NAME_KEY]
+        action_spec = space_to_spec(self._vec.single_action_space, "action", env_id)
         assert isinstance(action_spec, BoundedArraySpec)
-        self._action_spec = action_spec
+        super().__init__(env_id, int(self._vec.num_envs),
+                         space_to_spec(self._vec.single_observation_space, "observation", env_id), action_spec)
         self._action_dtype = np.dtype(self._vec.single_action_space.dtype)
         self._pending_seed = seed
-        self._after_last = np.zeros(self.num_envs, dtype=bool)
-        self._started = False
-        self._closed = False
-
-    @property
-    def env_id(self) -> str:
-        """The Gymnasium id of the sub-envs, or their class name when they are not registered."""
-        return self._env_id
 
     @property
     def backend(self) -> str:
         """``"sync"`` or ``"async"``."""
         return self._backend
-
-    @property
-    def num_envs(self) -> int:
-        """Number of sub-envs."""
-        return int(self._vec.num_envs)
-
-    def observation_spec(self) -> ArraySpec:
-        """Spec of one sub-env's observation."""
-        return self._observation_spec
-
-    def action_spec(self) -> BoundedArraySpec:
-        """Spec of one sub-env's action."""
-        return self._action_spec
 
     def reset(self, seed: int | None = None) -> TimeStep:
         """Reset every sub-env; with ``seed=None`` the first reset uses the seed given at construction."""
@@ -171,29 +145,14 @@ class GymnasiumEnvironment(Environment):
         else:
             self._pending_seed = None
         observation, _ = self._vec.reset(seed=seed)
-        self._after_last[:] = False
-        self._started = True
-        n = self.num_envs
-        return TimeStep(
-            step_type=np.full(n, StepType.FIRST, dtype=np.int32),
-            reward=np.zeros(n, dtype=np.float32),
-            discount=np.ones(n, dtype=np.float32),
-            observation=self._to_observation(observation),
-        )
+        return self._first_steps(self._to_observation(observation))
 
     def step(self, action: Any) -> TimeStep:
         """Step every sub-env; ``action`` is an array, list or tensor of shape ``[num_envs, *action_shape]``."""
-        if not self._started:
-            raise RuntimeError("call reset() before the first step()")
-        actions = checked_actions(action, self.num_envs, self._action_spec, self._env_id)
-        actions = actions.astype(self._action_dtype, copy=False)
+        actions = self._step_actions(action).astype(self._action_dtype, copy=False)
         observation, reward, terminated, truncated, _ = self._vec.step(actions)
-        first = self._after_last
-        last = (terminated | truncated) & ~first
-        step_type = np.where(first, StepType.FIRST, np.where(last, StepType.LAST, StepType.MID)).astype(np.int32)
+        _, last, step_type, reward = self._label(reward, terminated, truncated)
         discount = np.where(last & terminated, 0.0, 1.0).astype(np.float32)
-        reward = np.where(first, 0.0, reward).astype(np.float32)
-        self._after_last = last
         return TimeStep(step_type, reward, discount, self._to_observation(observation))
 
     def get_state(self) -> dict[str, Any] | None:
@@ -238,11 +197,8 @@ class GymnasiumEnvironment(Environment):
         """
         return tuple(self._vec.call(name, *args, **kwargs))
 
-    def close(self) -> None:
-        """Close the vector env (and stop its worker processes). Safe to call twice."""
-        if not self._closed:
-            self._closed = True
-            self._vec.close()
+    def _close(self) -> None:
+        self._vec.close()
 
     def _to_observation(self, observation: Any) -> np.ndarray:
         return np.asarray(observation, dtype=self._observation_spec.dtype)

@@ -1,85 +1,45 @@
 """``make``: build an ``Environment`` from a Gymnasium id, a ``gymnasium.Env`` class, a factory or an
-instance, plus ``list_env_ids`` and ``env_id_of``.
+instance, and ``env_id_of``.
 
 Ids are looked up in Gymnasium's registry: built-in ids, ``"module:EnvId"`` ids (the module is
-imported first, so it can register its envs), and ids registered by any imported package. Atari
-ids (``"ALE/..."`` or ``"...NoFrameskip..."``) import ``ale_py`` on demand and get the DeepMind
-preprocessing of ``tfrl.envs.atari`` (``make(..., training=True|False)``).
+imported first, so it can register its envs), and ids registered by any imported package
+(``tfrl.envs.ids.check_env_id``). Atari ids (``"ALE/..."`` or ``"...NoFrameskip..."``) import ``ale_py``
+on demand and get the DeepMind preprocessing of ``tfrl.envs.atari`` (``make(..., training=True|False)``).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium
 
+from tfrl.envs.atari import AtariEnvironment, make_atari_env
+from tfrl.envs.atari_common import ATARI_OPTIONS
+from tfrl.envs.checks import check_seed, positive_int
 from tfrl.envs.core import Environment, EnvironmentWrapper
-from tfrl.envs.gym_env import BACKENDS, GymnasiumEnvironment
-from tfrl.envs.wrappers import ActionRepeat, EpisodeStatistics, TimeLimit, _positive_int
-from tfrl.errors import ConfigError, UnknownEnvironmentError, closest
+from tfrl.envs.gym_env import GymnasiumEnvironment
+from tfrl.envs.ids import (
+    ENVPOOL_BACKEND,
+    NATIVE_BACKEND,
+    SYNC_BACKEND,
+    check_backend,
+    check_env_id,
+    is_atari_id,
+    register_ale,
+    split_module,
+)
+from tfrl.envs.wrappers import ActionRepeat, EpisodeStatistics, TimeLimit
+from tfrl.errors import ConfigError
 
-__all__ = ["make", "list_env_ids", "env_id_of"]
+__all__ = ["make", "env_id_of", "EnvLike"]
 
 EnvLike = str | type[gymnasium.Env] | Callable[..., gymnasium.Env] | gymnasium.Env
 """What ``make`` accepts: an id, a ``gymnasium.Env`` subclass, a factory, or an instance."""
-
-
-def _is_atari_id(env_id: str) -> bool:
-    return env_id.startswith("ALE/") or "NoFrameskip" in env_id
-
-
-def _register_ale() -> bool:
-    """Register ale-py's Atari ids with Gymnasium; False if ale-py is not installed."""
-    try:
-        import ale_py
-    except ImportError:
-        return False
-    if hasattr(ale_py, "LoggerMode"):  # keep the emulator's start-up banner off the console
-        ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
-    gymnasium.register_envs(ale_py)
-    return True
-
-
-def _split_module(env_id: str) -> tuple[str | None, str]:
-    module, _, name = env_id.rpartition(":")
-    return (module or None), name
-
-
-def check_env_id(env_id: str) -> None:
-    """Make ``env_id`` known to Gymnasium (import its module or ale-py), or raise UnknownEnvironmentError."""
-    module, name = _split_module(env_id)
-    if module is not None:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name is None or not (module == e.name or module.startswith(e.name + ".")):
-                raise  # the module exists but one of its own imports failed: show the real error
-            raise UnknownEnvironmentError(
-                f"cannot import module {module!r} named in environment id {env_id!r} ({e}); "
-                f"install the package that provides it"
-            ) from None
-    if _is_atari_id(name) and name not in gymnasium.registry and not _register_ale():
-        raise UnknownEnvironmentError(
-            f"environment id {env_id!r} is an Atari game, which needs ale-py: "
-            f"pip install ale-py (or pip install 'gymnasium[atari]')"
-        )
-    if name not in gymnasium.registry:
-        suggestions = closest(name, list_env_ids())
-        hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
-        raise UnknownEnvironmentError(
-            f"unknown environment id {name!r}.{hint} Run 'tfrl envs' to list the installed ids."
-        )
-
-
-def list_env_ids() -> list[str]:
-    """The sorted ids Gymnasium knows (including ale-py's Atari ids when ale-py is installed)."""
-    _register_ale()
-    return sorted(gymnasium.registry)
 
 
 def env_id_of(env: EnvLike | Environment) -> str:
@@ -91,7 +51,7 @@ def env_id_of(env: EnvLike | Environment) -> str:
     made by ``make``, the name of its sub-envs.
     """
     if isinstance(env, str):
-        name = _split_module(env)[1]
+        name = split_module(env)[1]
     elif isinstance(env, Environment):
         while isinstance(env, EnvironmentWrapper):
             env = env.environment
@@ -106,8 +66,8 @@ def env_id_of(env: EnvLike | Environment) -> str:
 def _make_registered(
     env_id: str, render_mode: str | None, kwargs: Mapping[str, Any], own_limit: bool
 ) -> gymnasium.Env:
-    if _is_atari_id(_split_module(env_id)[1]):
-        _register_ale()  # again, in case this runs in a fresh worker process
+    if is_atari_id(env_id):
+        register_ale()  # again, in case this runs in a fresh worker process
     user_kwargs, kwargs = dict(kwargs), dict(kwargs)
     if own_limit:
         kwargs["max_episode_steps"] = -1  # -1: no registered TimeLimit, tfrl applies its own
@@ -190,19 +150,12 @@ def _make_single(
     return env
 
 
-_ATARI_OPTIONS = frozenset(
-    ("sticky_actions", "frame_stack", "noop_max", "frame_skip", "screen_size", "terminal_on_life_loss", "clip_rewards")
-)
-
-
 def _make_atari(
     env_id: str, training: bool, max_episode_steps: int | None, render_mode: str | None, kwargs: Mapping[str, Any]
 ) -> gymnasium.Env:
-    from tfrl.envs.atari import make_atari_env
-
-    _register_ale()  # again, in case this runs in a fresh worker process
-    options = {k: v for k, v in kwargs.items() if k in _ATARI_OPTIONS}
-    rest = {k: v for k, v in kwargs.items() if k not in _ATARI_OPTIONS}
+    register_ale()  # again, in case this runs in a fresh worker process
+    options = {k: v for k, v in kwargs.items() if k in ATARI_OPTIONS}
+    rest = {k: v for k, v in kwargs.items() if k not in ATARI_OPTIONS}
     return make_atari_env(
         env_id,
         training=training,
@@ -213,22 +166,26 @@ def _make_atari(
     )
 
 
-NATIVE_BACKEND = "tf"
-"""The ``make`` backend of the TF-native environments (``tfrl.envs.native``)."""
+@dataclass(frozen=True)
+class _Request:
+    """The arguments of one ``make`` call, checked."""
+
+    env: EnvLike
+    num_envs: int
+    backend: str
+    action_repeat: int
+    max_episode_steps: int | None
+    seed: int | None
+    render_mode: str | None
+    env_kwargs: Mapping[str, Any]
+    training: bool
 
 
-def _make_native(
-    env: EnvLike,
-    num_envs: int,
-    seed: int | None,
-    max_episode_steps: int | None,
-    action_repeat: int,
-    render_mode: str | None,
-    env_kwargs: Mapping[str, Any] | None,
-) -> EpisodeStatistics:
+def _make_native(request: _Request) -> EpisodeStatistics:
     """``make`` for ``backend="tf"``; imports TensorFlow (through ``tfrl.envs.native``) only now."""
     from tfrl.envs.native import NATIVE_ENV_IDS, make_native
 
+    env = request.env
     if not isinstance(env, str) or env not in NATIVE_ENV_IDS:
         raise ConfigError(
             f"backend='tf' needs one of the TF-native environment ids {', '.join(NATIVE_ENV_IDS)}; "
@@ -236,55 +193,88 @@ def _make_native(
             f"Use backend='sync' or 'async' for other environments"
         )
     unsupported = {
-        "action_repeat": action_repeat != 1,
-        "render_mode": render_mode is not None,
-        "env_kwargs": bool(env_kwargs),
+        "action_repeat": request.action_repeat != 1,
+        "render_mode": request.render_mode is not None,
+        "env_kwargs": bool(request.env_kwargs),
     }
     for name, given in unsupported.items():
         if given:
             raise ConfigError(f"{name} is not supported by backend='tf' (TF-native {env}); leave it at its default")
-    return make_native(env, num_envs=num_envs, seed=seed, max_episode_steps=max_episode_steps)
+    return make_native(env, num_envs=request.num_envs, seed=request.seed, max_episode_steps=request.max_episode_steps)
 
 
-ENVPOOL_BACKEND = "envpool"
-"""The ``make`` backend that plays Atari ids on EnvPool (``tfrl.envs.envpool_env``)."""
+def _refuse_action_repeat(request: _Request) -> None:
+    """Atari ids have a frame skip instead of an action repeat."""
+    if request.action_repeat != 1:
+        raise ConfigError(
+            f"action_repeat is not supported for Atari id {request.env!r}: its frame skip is "
+            f"env_kwargs={{'frame_skip': N}} (default 4)"
+        )
 
 
-def _make_envpool(
-    env: EnvLike,
-    num_envs: int,
-    seed: int | None,
-    max_episode_steps: int | None,
-    action_repeat: int,
-    render_mode: str | None,
-    env_kwargs: Mapping[str, Any] | None,
-    training: bool,
-) -> EpisodeStatistics:
+def _make_envpool(request: _Request) -> EpisodeStatistics:
     """``make`` for ``backend="envpool"``: Atari ids only."""
     from tfrl.envs.envpool_env import EnvPoolEnvironment
 
-    if not isinstance(env, str) or not _is_atari_id(_split_module(env)[1]):
+    env = request.env
+    if not isinstance(env, str) or not is_atari_id(env):
         raise ConfigError(
             f"backend='envpool' plays Atari ids only (such as 'BreakoutNoFrameskip-v4' or 'ALE/Breakout-v5'); "
             f"got {env if isinstance(env, str) else env_id_of(env)!r}. "
             f"Use backend='sync' or 'async' for other environments"
         )
-    if action_repeat != 1:
-        raise ConfigError(
-            f"action_repeat is not supported for Atari id {env!r}: its frame skip is "
-            f"env_kwargs={{'frame_skip': N}} (default 4)"
-        )
+    _refuse_action_repeat(request)
     return EpisodeStatistics(EnvPoolEnvironment(
-        env, num_envs, seed, training=training, max_episode_steps=max_episode_steps,
-        render_mode=render_mode, env_kwargs=env_kwargs,
+        env, request.num_envs, request.seed, training=request.training, max_episode_steps=request.max_episode_steps,
+        render_mode=request.render_mode, env_kwargs=request.env_kwargs,
     ))
+
+
+def _make_gymnasium(request: _Request) -> EpisodeStatistics:
+    """``make`` for the sync and async back-ends."""
+    env, kwargs, render_mode = request.env, dict(request.env_kwargs), request.render_mode
+    if render_mode == "rgb_array" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        # off-screen frames need no window: keep pygame's SDL from looking for a display
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    if isinstance(env, str) and is_atari_id(env):
+        _refuse_action_repeat(request)
+        check_env_id(env)
+        env_fn = functools.partial(_make_atari, env, request.training, request.max_episode_steps, render_mode, kwargs)
+        return EpisodeStatistics(AtariEnvironment([env_fn] * request.num_envs, request.backend, request.seed))
+    build: Callable[[], gymnasium.Env]
+    if isinstance(env, str):
+        check_env_id(env)
+        build = functools.partial(_make_registered, env, render_mode, kwargs, request.max_episode_steps is not None)
+    elif isinstance(env, gymnasium.Env):
+        if request.num_envs != 1 or request.backend != SYNC_BACKEND:
+            raise ConfigError(
+                f"a gymnasium.Env instance ({env_id_of(env)}) can only be used with num_envs=1 "
+                f"and backend='sync'; for num_envs={request.num_envs}, backend={request.backend!r} "
+                f"pass its class or a factory that builds a new env"
+            )
+        if kwargs:
+            raise ConfigError("env_kwargs cannot be applied to an env instance; pass its class or a factory")
+        _check_render_mode(env, render_mode)
+        instance = env
+        build = lambda: instance  # noqa: E731
+    elif isinstance(env, type) and issubclass(env, gymnasium.Env):
+        build = functools.partial(_make_from_class, env, render_mode, kwargs)
+    elif callable(env):
+        build = functools.partial(_make_from_factory, env, render_mode, kwargs)
+    else:
+        raise ConfigError(
+            f"cannot make an environment from {env!r}: pass an id string, a gymnasium.Env subclass, "
+            f"a factory returning a gymnasium.Env, or a gymnasium.Env instance"
+        )
+    env_fn = functools.partial(_make_single, build, request.max_episode_steps, request.action_repeat)
+    return EpisodeStatistics(GymnasiumEnvironment([env_fn] * request.num_envs, request.backend, request.seed))
 
 
 def make(
     env: EnvLike,
     num_envs: int = 1,
     seed: int | None = None,
-    backend: str = "sync",
+    backend: str = SYNC_BACKEND,
     max_episode_steps: int | None = None,
     action_repeat: int = 1,
     render_mode: str | None = None,
@@ -316,66 +306,25 @@ def make(
         training: for Atari ids (``"ALE/..."``, ``"...NoFrameskip..."``), which all get the DeepMind
             preprocessing of ``tfrl.envs.atari``: True ends an episode (terminated, discount 0) on
             each lost life and clips rewards to {-1, 0, 1}, so ``pop_finished()`` reports one record per
-            life with clipped returns (``tfrl.envs.atari.pop_game_records`` gives the real game scores);
+            life with clipped returns (the environment's ``pop_game_records()`` gives the real game scores);
             False plays whole games with raw rewards (evaluation). Ignored for other environments.
 
     Returns:
         The environment wrapped in ``EpisodeStatistics``.
     """
-    num_envs = _positive_int("num_envs", num_envs)
-    if backend == NATIVE_BACKEND:
-        return _make_native(env, num_envs, seed, max_episode_steps, action_repeat, render_mode, env_kwargs)
-    if backend not in (*BACKENDS, ENVPOOL_BACKEND):
-        raise ConfigError(
-            f"unknown backend {backend!r}; valid backends: {', '.join((*BACKENDS, NATIVE_BACKEND, ENVPOOL_BACKEND))}"
-        )
-    action_repeat = _positive_int("action_repeat", action_repeat)
-    if max_episode_steps is not None:
-        max_episode_steps = _positive_int("max_episode_steps", max_episode_steps)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
-    if backend == ENVPOOL_BACKEND:
-        return _make_envpool(env, num_envs, seed, max_episode_steps, action_repeat, render_mode, env_kwargs, training)
-    kwargs = dict(env_kwargs or {})
-    if render_mode == "rgb_array" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        # off-screen frames need no window: keep pygame's SDL from looking for a display
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-
-    build: Callable[[], gymnasium.Env]
-    if isinstance(env, str) and _is_atari_id(_split_module(env)[1]):
-        if action_repeat != 1:
-            raise ConfigError(
-                f"action_repeat is not supported for Atari id {env!r}: its frame skip is "
-                f"env_kwargs={{'frame_skip': N}} (default 4)"
-            )
-        check_env_id(env)
-        env_fn = functools.partial(
-            _make_atari, env, training, max_episode_steps, render_mode, kwargs
-        )
-        return EpisodeStatistics(GymnasiumEnvironment([env_fn] * num_envs, backend=backend, seed=seed))
-    if isinstance(env, str):
-        check_env_id(env)
-        build = functools.partial(_make_registered, env, render_mode, kwargs, max_episode_steps is not None)
-    elif isinstance(env, gymnasium.Env):
-        if num_envs != 1 or backend != "sync":
-            raise ConfigError(
-                f"a gymnasium.Env instance ({env_id_of(env)}) can only be used with num_envs=1 "
-                f"and backend='sync'; "
-                f"for num_envs={num_envs}, backend={backend!r} pass its class or a factory that builds a new env"
-            )
-        if kwargs:
-            raise ConfigError("env_kwargs cannot be applied to an env instance; pass its class or a factory")
-        _check_render_mode(env, render_mode)
-        instance = env
-        build = lambda: instance  # noqa: E731
-    elif isinstance(env, type) and issubclass(env, gymnasium.Env):
-        build = functools.partial(_make_from_class, env, render_mode, kwargs)
-    elif callable(env):
-        build = functools.partial(_make_from_factory, env, render_mode, kwargs)
-    else:
-        raise ConfigError(
-            f"cannot make an environment from {env!r}: pass an id string, a gymnasium.Env subclass, "
-            f"a factory returning a gymnasium.Env, or a gymnasium.Env instance"
-        )
-    env_fn = functools.partial(_make_single, build, max_episode_steps, action_repeat)
-    return EpisodeStatistics(GymnasiumEnvironment([env_fn] * num_envs, backend=backend, seed=seed))
+    request = _Request(  # the arguments are checked in this order
+        env=env,
+        num_envs=positive_int("num_envs", num_envs),
+        backend=check_backend(backend),
+        action_repeat=positive_int("action_repeat", action_repeat),
+        max_episode_steps=None if max_episode_steps is None else positive_int("max_episode_steps", max_episode_steps),
+        seed=check_seed(seed),
+        render_mode=render_mode,
+        env_kwargs=dict(env_kwargs or {}),
+        training=training,
+    )
+    if request.backend == NATIVE_BACKEND:
+        return _make_native(request)
+    if request.backend == ENVPOOL_BACKEND:
+        return _make_envpool(request)
+    return _make_gymnasium(request)

@@ -9,8 +9,8 @@ from typing import Any, NamedTuple, SupportsFloat
 import gymnasium
 import numpy as np
 
+from tfrl.envs.checks import positive_int
 from tfrl.envs.core import Environment, EnvironmentWrapper
-from tfrl.errors import ConfigError
 from tfrl.specs import TimeStep
 
 __all__ = ["EpisodeRecord", "EpisodeStatistics", "TimeLimit", "ActionRepeat"]
@@ -94,18 +94,12 @@ class EpisodeStatistics(EnvironmentWrapper):
         return self._all_returns[-n:] if n > 0 else []
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 class TimeLimit(gymnasium.Wrapper):
     """Truncates an episode after ``max_episode_steps`` steps, unless it terminated on that step."""
 
     def __init__(self, env: gymnasium.Env, max_episode_steps: int) -> None:
         super().__init__(env)
-        self.max_episode_steps = _positive_int("max_episode_steps", max_episode_steps)
+        self.max_episode_steps = positive_int("max_episode_steps", max_episode_steps)
         self._elapsed = 0
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -127,7 +121,7 @@ class ActionRepeat(gymnasium.Wrapper):
 
     def __init__(self, env: gymnasium.Env, repeat: int) -> None:
         super().__init__(env)
-        self.repeat = _positive_int("action_repeat", repeat)
+        self.repeat = positive_int("action_repeat", repeat)
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the env up to ``repeat`` times; return the last observation and the summed reward."""

@@ -17,9 +17,8 @@ from tfrl.envs.atari import (  # noqa: E402
     ResizeObservation,
     area_resize,
     make_atari_env,
-    pop_game_records,
 )
-from tfrl.envs.registry import _register_ale  # noqa: E402
+from tfrl.envs.ids import register_ale  # noqa: E402
 from tfrl.errors import ConfigError  # noqa: E402
 from tfrl.specs import StepType  # noqa: E402
 
@@ -27,7 +26,7 @@ BREAKOUT = "BreakoutNoFrameskip-v4"
 
 
 def _base(env_id: str = BREAKOUT) -> gymnasium.Env:
-    _register_ale()
+    register_ale()
     return gymnasium.make(env_id, frameskip=1, obs_type="grayscale", repeat_action_probability=0.0)
 
 
@@ -133,7 +132,7 @@ def test_training_episodes_are_lives_and_evaluation_episodes_are_games():
     with envs.make(BREAKOUT, num_envs=1, seed=0, training=True) as env:
         env.reset()
         lasts = []
-        while not (games := pop_game_records(env)):
+        while not (games := env.pop_game_records()):
             ts = env.step(np.array([FIRE]))
             if ts.step_type[0] == StepType.LAST:
                 lasts.append(float(ts.discount[0]))
@@ -153,7 +152,7 @@ def test_training_episodes_are_lives_and_evaluation_episodes_are_games():
         assert lives_seen >= {5, 4, 1, 0}  # every life was played in one episode
         [record] = env.pop_finished()
         assert record.length == steps and record.terminated
-        [game] = pop_game_records(env)
+        [game] = env.pop_game_records()
         assert game.game_return == record.episode_return
 
 

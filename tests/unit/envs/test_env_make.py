@@ -105,7 +105,7 @@ def test_instance_with_several_envs_or_async_is_refused(countdown):
     [
         ({"num_envs": 0}, "num_envs must be a positive integer, got 0"),
         ({"num_envs": 1.5}, "num_envs must be a positive integer"),
-        ({"backend": "threads"}, "unknown backend 'threads'; valid backends: sync, async"),
+        ({"backend": "threads"}, r"unknown backend 'threads'\. Valid backends: async, envpool, sync, tf\."),
         ({"action_repeat": 0}, "action_repeat must be a positive integer"),
         ({"max_episode_steps": -1}, "max_episode_steps must be a positive integer"),
         ({"seed": -1}, "seed must be a non-negative integer"),

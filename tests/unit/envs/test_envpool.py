@@ -12,9 +12,9 @@ pytest.importorskip("envpool")
 pytest.importorskip("ale_py")
 
 from tfrl import envs  # noqa: E402
-from tfrl.envs.atari import FIRE, NOOP, area_resize, pop_game_records  # noqa: E402
+from tfrl.envs.atari import FIRE, NOOP, area_resize  # noqa: E402
 from tfrl.envs.envpool_env import EnvPoolEnvironment, envpool_options  # noqa: E402
-from tfrl.envs.registry import _register_ale  # noqa: E402
+from tfrl.envs.ids import register_ale  # noqa: E402
 from tfrl.errors import ConfigError  # noqa: E402
 from tfrl.specs import StepType  # noqa: E402
 
@@ -74,7 +74,7 @@ def test_options_follow_the_id_family_and_the_training_flag(env_id, training, kw
 
 def test_frames_and_rewards_equal_ale_frames_max_pooled_and_area_resized():
     """With no-op starts off, EnvPool's reset is reset_game and one FIRE frame: replay it on ale-py."""
-    _register_ale()
+    register_ale()
     reference = gymnasium.make(BREAKOUT, frameskip=1, obs_type="grayscale", repeat_action_probability=0.0)
     reference.reset(seed=0)
     ale = reference.unwrapped.ale
@@ -108,7 +108,7 @@ def test_training_episodes_are_lives_and_evaluation_episodes_are_games():
     with _make(num_envs=2, seed=0, training=True) as env:
         ts = env.reset()
         lasts, firsts = [], []
-        while len(games := pop_game_records(env)) == 0:
+        while len(games := env.pop_game_records()) == 0:
             previous, ts = ts, env.step(np.array([FIRE, FIRE]))
             lasts += [float(d) for d in ts.discount[ts.step_type == StepType.LAST]]
             after_last = previous.step_type == StepType.LAST
@@ -131,7 +131,7 @@ def test_training_episodes_are_lives_and_evaluation_episodes_are_games():
             steps += 1
         assert ts.discount[0] == 0.0
         [record] = env.pop_finished()
-        [game] = pop_game_records(env)
+        [game] = env.pop_game_records()
         assert record.length == game.length == steps and steps > 100  # one episode played all five lives
         assert game.game_return == record.episode_return and game.terminated
         ts = env.step(np.array([FIRE]))
@@ -155,7 +155,7 @@ def test_training_rewards_are_clipped_and_evaluation_rewards_and_game_scores_raw
         raw, clipped = np.array(raw), np.array(clipped)
         np.testing.assert_array_equal(clipped, np.sign(raw))
         assert raw.max() > 1.0  # Space Invaders aliens are worth 5 to 30 points
-        while not (games := pop_game_records(train)):
+        while not (games := train.pop_game_records()):
             train.step(rng.integers(6, size=1))
         [game] = games
         clipped_return = sum(r.episode_return for r in train.pop_finished())
@@ -211,7 +211,7 @@ def test_backend_errors(monkeypatch):
         _make(render_mode="human")
     with pytest.raises(ConfigError, match="seeds up to 2147483646 for 2 envs"):
         _make(num_envs=2, seed=2**31 - 1)
-    with pytest.raises(ConfigError, match="valid backends: sync, async, tf, envpool"):
+    with pytest.raises(ConfigError, match="Valid backends: async, envpool, sync, tf"):
         envs.make(BREAKOUT, backend="envpools")
     monkeypatch.setitem(sys.modules, "envpool", None)  # as if envpool were not installed
     with pytest.raises(ConfigError, match=r"pip install 'tfrl\[envpool\]'"):

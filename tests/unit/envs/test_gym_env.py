@@ -223,7 +223,7 @@ def test_render_returns_none_without_render_mode(countdown):
 
 
 def test_unknown_backend_and_close_twice(countdown):
-    with pytest.raises(ConfigError, match="sync, async"):
+    with pytest.raises(ConfigError, match=r"unknown backend 'threads' for a GymnasiumEnvironment\. Valid backends: async, sync\."):
         GymnasiumEnvironment([countdown], backend="threads")
     env = GymnasiumEnvironment([countdown])
     env.close()

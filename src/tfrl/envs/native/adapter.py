@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfrl.envs.checks import check_seed, positive_int
 from tfrl.envs.core import Environment
 from tfrl.envs.native.catalog import native_env
 from tfrl.envs.native.core import NativeEnv, NativeState
-from tfrl.envs.wrappers import EpisodeStatistics, _positive_int
-from tfrl.errors import ConfigError
+from tfrl.envs.wrappers import EpisodeStatistics
 from tfrl.specs import ArraySpec, BoundedArraySpec, TimeStep
 
 __all__ = ["NativeEnvironment", "make_native"]
@@ -36,7 +36,7 @@ class NativeEnvironment(Environment):
 
     def __init__(self, native: NativeEnv, num_envs: int, seed: int | None = None, jit_compile: bool = True) -> None:
         self._native = native
-        self._num_envs = _positive_int("num_envs", num_envs)
+        self._num_envs = positive_int("num_envs", num_envs)
         self._pending_seed = seed
         self._state: NativeState | None = None
         action_spec = native.action_spec()
@@ -147,10 +147,8 @@ def make_native(
     Raises ``ConfigError`` listing the native ids when ``env_id`` has no native implementation.
     """
     native = native_env(env_id, max_episode_steps=_check_limit(max_episode_steps))
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
-    return EpisodeStatistics(NativeEnvironment(native, num_envs, seed=seed, jit_compile=jit_compile))
+    return EpisodeStatistics(NativeEnvironment(native, num_envs, seed=check_seed(seed), jit_compile=jit_compile))
 
 
 def _check_limit(max_episode_steps: int | None) -> int | None:
-    return None if max_episode_steps is None else _positive_int("max_episode_steps", max_episode_steps)
+    return None if max_episode_steps is None else positive_int("max_episode_steps", max_episode_steps)
