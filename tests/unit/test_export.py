@@ -18,13 +18,14 @@ import numpy as np
 import pytest
 
 import tfrl.export
+import tfrl.export.graph
 from tfrl import envs
 from tfrl.cli.main import main
 from tfrl.errors import ConfigError, RunDirError
 from tfrl.export import ExportMismatchError, export_model, export_policy, sample_observations
 from tfrl.specs import BoundedArraySpec
 from tfrl.train import train
-from tfrl.train.run import load_policy
+from tfrl.train import load_saved_policy
 
 TINY = dict(eval_every=256, eval_episodes=2, final_eval_episodes=2, tensorboard=False, verbose=False,
             use_preset=False)
@@ -45,9 +46,9 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 
 def _python_actions(run: Path, observations: np.ndarray) -> np.ndarray:
-    record, model, module = load_policy(run)
-    with envs.make(record["env"]) as env:
-        policy = module.policy_from_model(model, env.observation_spec(), env.action_spec())
+    saved = load_saved_policy(run)
+    with envs.make(saved.record["env"]) as env:
+        policy = saved.algorithm.policy_from_model(saved.model, env.observation_spec(), env.action_spec())
     return policy.action(observations)
 
 
@@ -124,13 +125,13 @@ def test_signature_json_describes_the_model(runs):
 
 
 def test_a_mismatch_raises_and_writes_nothing(runs, tmp_path, monkeypatch):
-    real = tfrl.export._action_fn
+    real = tfrl.export.graph.action_fn
 
     def off_by_one(algo, model, action_spec):
         act = real(algo, model, action_spec)
         return lambda observation: 1 - act(observation)
 
-    monkeypatch.setattr(tfrl.export, "_action_fn", off_by_one)
+    monkeypatch.setattr(tfrl.export.graph, "action_fn", off_by_one)
     for fmt, out in (("saved_model", tmp_path / "sm"), ("tflite", tmp_path / "p.tflite")):
         with pytest.raises(ExportMismatchError, match="other actions than the Python policy"):
             export_policy(runs["dqn_cartpole"], fmt, out=out)
@@ -184,7 +185,7 @@ def test_bad_input(tmp_path):
     with pytest.raises(RunDirError, match="no policy.keras yet"):
         export_policy(tmp_path / "unfinished")
     with pytest.raises(ConfigError, match="dqn, ppo, a2c and reinforce"):
-        tfrl.export._action_fn("sac", None, BoundedArraySpec((), np.int64, 0, 1))
+        tfrl.export.graph.action_fn("sac", None, BoundedArraySpec((), np.int64, 0, 1))
 
 
 def test_cli_export(runs, tmp_path, capsys):

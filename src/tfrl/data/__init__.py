@@ -3,15 +3,17 @@
 ``Transition`` and ``UniformReplayBuffer`` (``tfrl.data.replay``), ``FrameStackReplayBuffer``
 (``tfrl.data.frame_replay``: frame-stacked observations stored one frame per transition) and ``RolloutBuffer``,
 ``RolloutBatch``, ``Episode`` and ``episodes`` (``tfrl.data.rollout``) use NumPy only; the return
-functions (``tfrl.data.returns``) use TensorFlow and are imported on first access, so
-``import tfrl.data`` stays light.
+functions (``tfrl.data.returns``) use TensorFlow and are imported on first access (``tfrl.data.lazy``), so
+``import tfrl.data`` stays light. Both replay buffers build on ``tfrl.data.ring`` (the ring, its checks,
+sampling and checkpoints) and ``tfrl.data.nstep`` (the uniform draws and the n-step walk); the replay and
+rollout buffers share ``tfrl.data.storage`` (the specs and the checks of the arrays they are given).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from tfrl.data import lazy
 from tfrl.data.frame_replay import FrameStackReplayBuffer
 from tfrl.data.replay import Transition, UniformReplayBuffer
 from tfrl.data.rollout import Episode, RolloutBatch, RolloutBuffer, episodes
@@ -36,35 +38,19 @@ __all__ = [
     "RolloutBatch",
     "RolloutBuffer",
     "episodes",
-    "bootstrapped_returns",
-    "discount_and_normalize",
-    "discounted_returns",
-    "episode_returns",
-    "gae",
-    "n_step_returns",
-    "normalize",
-    "td_target",
+    *lazy.RETURN_FUNCTIONS,
 ]
 
-_LAZY = {
-    "bootstrapped_returns",
-    "discount_and_normalize",
-    "discounted_returns",
-    "episode_returns",
-    "gae",
-    "n_step_returns",
-    "normalize",
-    "td_target",
-    "returns",
-}
+_LAZY = {*lazy.RETURN_FUNCTIONS, "returns"}
 
 
 def __getattr__(name: str) -> Any:
+    """The return functions (and ``returns``) on first access: they import TensorFlow."""
     if name in _LAZY:
-        module = importlib.import_module("tfrl.data.returns")
-        return module if name == "returns" else getattr(module, name)
+        return lazy.load(name)
     raise AttributeError(f"module 'tfrl.data' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
+    """The module's names, the lazily loaded ones included."""
     return sorted(set(globals()) | _LAZY)

@@ -32,18 +32,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfrl.data.lazy import RETURN_FUNCTIONS
 from tfrl.errors import ConfigError
 
-__all__ = [
-    "bootstrapped_returns",
-    "discount_and_normalize",
-    "discounted_returns",
-    "episode_returns",
-    "gae",
-    "n_step_returns",
-    "normalize",
-    "td_target",
-]
+__all__ = list(RETURN_FUNCTIONS)  # the names tfrl.data loads from here on first access
 
 
 def _float(x: Any, dtype: tf.DType | None = None) -> tf.Tensor:
@@ -163,6 +155,16 @@ def td_target(reward: Any, discount: Any, next_value: Any) -> tf.Tensor:
 # ---------------------------------------------------------------------- on-policy returns
 
 
+def _rollout_inputs(name: str, rewards: Any, values: Any, discounts: Any, lasts: Any,
+                    gamma: float | Any) -> tuple[tf.Tensor, ...]:
+    """``(rewards, values, discounts, lasts, gamma)`` of a rollout as tensors of the rewards' float dtype,
+    with ``values`` checked to have ``T + 1`` rows (``name``: the function, for the message)."""
+    rewards = _float(rewards)
+    dtype = rewards.dtype
+    values = _check_values(_float(values, dtype), rewards, name)
+    return rewards, values, _float(discounts, dtype), _float(lasts, dtype), tf.cast(gamma, dtype)
+
+
 def gae(
     rewards: Any,
     values: Any,
@@ -198,14 +200,8 @@ def gae(
     Returns:
         ``(advantages, returns)``, both ``[T, B]``, computed by a reverse ``tf.scan``.
     """
-    rewards = _float(rewards)
-    dtype = rewards.dtype
-    values = _float(values, dtype)
-    discounts = _float(discounts, dtype)
-    lasts = _float(lasts, dtype)
-    gamma = tf.cast(gamma, dtype)
-    lam = tf.cast(lam, dtype)
-    values = _check_values(values, rewards, "gae")
+    rewards, values, discounts, lasts, gamma = _rollout_inputs("gae", rewards, values, discounts, lasts, gamma)
+    lam = tf.cast(lam, rewards.dtype)
     current, following = values[:-1], values[1:]  # any other length than T + 1 fails the arithmetic
     deltas = rewards + gamma * discounts * following - current
     carries = gamma * lam * discounts * (1.0 - lasts)
@@ -214,7 +210,7 @@ def gae(
         delta, carry = elems
         return delta + carry * next_advantage
 
-    initial = tf.zeros(tf.shape(rewards)[1:], dtype)
+    initial = tf.zeros(tf.shape(rewards)[1:], rewards.dtype)
     advantages = tf.scan(step, (deltas, carries), initializer=initial, reverse=True)
     return advantages, advantages + current
 
@@ -248,13 +244,9 @@ def bootstrapped_returns(
     Returns:
         ``[T, B]`` returns, computed by a reverse ``tf.scan``.
     """
-    rewards = _float(rewards)
-    dtype = rewards.dtype
-    values = _float(values, dtype)
-    discounts = _float(discounts, dtype)
-    lasts = _float(lasts, dtype)
-    gamma = tf.cast(gamma, dtype)
-    values = _check_values(values, rewards, "bootstrapped_returns")
+    rewards, values, discounts, lasts, gamma = _rollout_inputs(
+        "bootstrapped_returns", rewards, values, discounts, lasts, gamma
+    )
 
     def step(next_return: tf.Tensor, elems: tuple[tf.Tensor, ...]) -> tf.Tensor:
         reward, discount, last, next_value = elems

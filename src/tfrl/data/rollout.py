@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tfrl.data.storage import VectorStorage
 from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, StepType, TimeStep
 
@@ -89,13 +90,6 @@ class Episode(NamedTuple):
         return int(self.rewards.shape[0])
 
 
-def _castable(src: np.dtype, dst: np.dtype) -> bool:
-    """True if values of ``src`` may be stored in ``dst`` without changing their kind."""
-    if np.can_cast(src, dst, casting="same_kind"):
-        return True
-    return np.issubdtype(src, np.integer) and np.issubdtype(dst, np.integer)
-
-
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
@@ -108,7 +102,7 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return view
 
 
-class RolloutBuffer:
+class RolloutBuffer(VectorStorage):
     """Preallocated time-major storage of one rollout of ``num_steps`` vector steps.
 
     Args:
@@ -126,6 +120,8 @@ class RolloutBuffer:
 
     Shapes are checked on every call, dtypes against the specs on the first ``add``.
     """
+
+    _OWNER = "rollout buffer"
 
     def __init__(
         self,
@@ -167,21 +163,6 @@ class RolloutBuffer:
     def num_steps(self) -> int:
         """``T``: vector steps per rollout."""
         return self._num_steps
-
-    @property
-    def num_envs(self) -> int:
-        """``N``: environments per vector step."""
-        return self._num_envs
-
-    @property
-    def observation_spec(self) -> ArraySpec:
-        """Spec of one stored observation."""
-        return self._observation_spec
-
-    @property
-    def action_spec(self) -> ArraySpec:
-        """Spec of one stored action."""
-        return self._action_spec
 
     @property
     def num_added(self) -> int:
@@ -237,16 +218,16 @@ class RolloutBuffer:
                 f"the rollout buffer is full ({self._num_steps} steps): call finish() and as_batch(), "
                 "then reset() before adding the next rollout"
             )
-        step_type = self._check("step_type", time_step.step_type)
+        step_type = self._check_shape("step_type", time_step.step_type)
         values = {
-            "observation": self._check("observation", time_step.observation),
-            "action": self._check("action", action),
-            "reward": self._check("reward", next_time_step.reward),
-            "discount": self._check("discount", next_time_step.discount),
-            "log_prob": None if log_prob is None else self._check("log_prob", log_prob),
-            "value": None if value is None else self._check("value", value),
+            "observation": self._check_shape("observation", time_step.observation),
+            "action": self._check_shape("action", action),
+            "reward": self._check_shape("reward", next_time_step.reward),
+            "discount": self._check_shape("discount", next_time_step.discount),
+            "log_prob": None if log_prob is None else self._check_shape("log_prob", log_prob),
+            "value": None if value is None else self._check_shape("value", value),
         }
-        next_step_type = self._check("step_type", next_time_step.step_type)
+        next_step_type = self._check_shape("step_type", next_time_step.step_type)
         if not self._checked:
             self._check_dtypes(values)
         if self._next_step_type is not None and not np.array_equal(step_type, self._next_step_type):
@@ -276,14 +257,14 @@ class RolloutBuffer:
             raise RuntimeError(
                 f"finish() needs a full rollout: {self._position} of {self._num_steps} steps added"
             )
-        step_type = self._check("step_type", last_time_step.step_type)
+        step_type = self._check_shape("step_type", last_time_step.step_type)
         if self._next_step_type is not None and not np.array_equal(step_type, self._next_step_type):
             raise ValueError(
                 f"rollout buffer: last_time_step.step_type {step_type.tolist()} differs from the last "
                 f"next_time_step's {self._next_step_type.tolist()}: pass the last add's next_time_step"
             )
-        observation = self._check("observation", last_time_step.observation)
-        value = None if last_value is None else self._check("value", last_value)
+        observation = self._check_shape("observation", last_time_step.observation)
+        value = None if last_value is None else self._check_shape("value", last_value)
         self._observation[self._num_steps] = observation
         self._value[self._num_steps] = 0.0 if value is None else value
         self._finished = True
@@ -306,34 +287,6 @@ class RolloutBuffer:
             log_prob=_read_only(self._log_prob),
             value=_read_only(self._value),
         )
-
-    # ------------------------------------------------------------------ checks
-
-    def _check(self, key: str, value: Any) -> np.ndarray:
-        array = np.asarray(value)
-        if array.shape != self._shapes[key]:
-            raise ConfigError(
-                f"rollout buffer: {key} has shape {array.shape}, expected {self._shapes[key]} "
-                f"(num_envs={self._num_envs} first, then the spec's shape); "
-                "pass batched arrays from the vector environment"
-            )
-        return array
-
-    def _check_dtypes(self, values: dict[str, np.ndarray | None]) -> None:
-        expected = {"observation": self._observation_spec.dtype, "action": self._action_spec.dtype}
-        for key, dtype in expected.items():
-            value = values[key]
-            assert value is not None
-            if not _castable(value.dtype, dtype):
-                raise ConfigError(
-                    f"rollout buffer: {key} has dtype {value.dtype}, which cannot be stored as the "
-                    f"spec's dtype {dtype}; convert it or fix the spec"
-                )
-        for key in ("reward", "discount", "log_prob", "value"):
-            value = values[key]
-            if value is not None and not _castable(value.dtype, np.dtype(np.float32)):
-                raise ConfigError(f"rollout buffer: {key} has dtype {value.dtype}, expected a float array")
-        self._checked = True
 
 
 def episodes(batch: RolloutBatch) -> list[Episode]:

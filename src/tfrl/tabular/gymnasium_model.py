@@ -49,7 +49,7 @@ def mdp_from_gymnasium(env: Any, **make_kwargs: Any) -> FiniteMDP:
     import gymnasium
 
     if isinstance(env, str):
-        from tfrl.envs.registry import check_env_id
+        from tfrl.envs.ids import check_env_id
 
         check_env_id(env)
         instance = gymnasium.make(env, **make_kwargs)

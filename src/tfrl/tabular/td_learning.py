@@ -24,6 +24,7 @@ They learn from either source:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -215,19 +216,34 @@ def _td_control(source: Any, on_policy: bool, gamma: float, num_steps: int, lear
     )
 
 
-def q_learning(
-    source: FiniteMDP | Any,
-    gamma: float = 0.9,
-    num_steps: int = 10_000,
-    learning_rate: float = 0.05,
-    lr_decay: float = 0.005,
-    exploration: float | str | None = None,
-    epsilon: float | None = None,
-    seed: int | None = 0,
-    history_every: int | None = None,
-    initial_q: float = 0.0,
-    max_episode_steps: int | None = None,
-) -> TabularResult:
+def _td_method(on_policy: bool, name: str, doc: str) -> Callable[..., TabularResult]:
+    """The public TD control function ``name`` (``q_learning`` or ``sarsa``): one signature for both,
+    bootstrapping from the next action's Q (``on_policy``) or from the best Q."""
+
+    def method(
+        source: FiniteMDP | Any,
+        gamma: float = 0.9,
+        num_steps: int = 10_000,
+        learning_rate: float = 0.05,
+        lr_decay: float = 0.005,
+        exploration: float | str | None = None,
+        epsilon: float | None = None,
+        seed: int | None = 0,
+        history_every: int | None = None,
+        initial_q: float = 0.0,
+        max_episode_steps: int | None = None,
+    ) -> TabularResult:
+        return _td_control(source, on_policy, gamma, num_steps, learning_rate, lr_decay, exploration, epsilon, seed,
+                           history_every, initial_q, max_episode_steps)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = doc
+    return method
+
+
+q_learning = _td_method(
+    False,
+    "q_learning",
     """Off-policy TD control: learn ``Q*`` from the target ``r + gamma * discount * max_a' Q(s', a')``.
 
     Args:
@@ -248,28 +264,15 @@ def q_learning(
 
     Returns:
         A ``TabularResult`` with ``converged=None`` and ``episode_returns`` of the finished episodes.
-    """
-    return _td_control(source, False, gamma, num_steps, learning_rate, lr_decay, exploration, epsilon, seed,
-                       history_every, initial_q, max_episode_steps)
+    """,
+)
 
-
-def sarsa(
-    source: FiniteMDP | Any,
-    gamma: float = 0.9,
-    num_steps: int = 10_000,
-    learning_rate: float = 0.05,
-    lr_decay: float = 0.005,
-    exploration: float | str | None = None,
-    epsilon: float | None = None,
-    seed: int | None = 0,
-    history_every: int | None = None,
-    initial_q: float = 0.0,
-    max_episode_steps: int | None = None,
-) -> TabularResult:
+sarsa = _td_method(
+    True,
+    "sarsa",
     """On-policy TD control: learn the Q of the epsilon-greedy policy from ``r + gamma * discount * Q(s', a')``.
 
     ``a'`` is the action the behaviour policy picks in ``s'`` and then takes. With a small
     epsilon the greedy policy approaches the optimal one. Same arguments as ``q_learning``.
-    """
-    return _td_control(source, True, gamma, num_steps, learning_rate, lr_decay, exploration, epsilon, seed,
-                       history_every, initial_q, max_episode_steps)
+    """,
+)
