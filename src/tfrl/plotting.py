@@ -18,7 +18,7 @@ import numpy as np
 from tfrl.fileio import atomic_path
 from tfrl.logging import METRICS_FILE, read_metrics
 
-__all__ = ["EPISODE_RETURN", "EVAL_MEAN", "EVAL_STD", "smooth", "plot_learning_curve", "plot_runs"]
+__all__ = ["EPISODE_RETURN", "EVAL_MEAN", "EVAL_STD", "smooth", "plot_learning_curve", "plot_runs", "expand_runs"]
 
 EPISODE_RETURN = "charts/episode_return"
 """Column of the training episode returns."""
@@ -140,7 +140,7 @@ _NOT_LEARNING = frozenset({"seed", "tensorboard", "log_every", "checkpoint_every
 """Run settings that do not change what is learned: runs differing only in these are seeds of one configuration."""
 
 
-def _expand_runs(paths) -> list[Path]:
+def expand_runs(paths) -> list[Path]:
     """Run directories: each path itself, or for a directory of runs (``train --seeds``) the runs inside it."""
     from tfrl.errors import RunDirError
 
@@ -158,6 +158,8 @@ def _expand_runs(paths) -> list[Path]:
     if not runs:
         raise RunDirError("no run directories given")
     return runs
+
+
 
 
 def _read_config(run: Path) -> dict:
@@ -256,7 +258,7 @@ def plot_runs(
     if x not in X_AXES:
         raise ConfigError(f"x must be one of {', '.join(X_AXES)}, got {x!r}")
     paths = _output_paths(out)
-    runs = _expand_runs(run_dirs if not isinstance(run_dirs, (str, Path)) else [run_dirs])
+    runs = expand_runs(run_dirs if not isinstance(run_dirs, (str, Path)) else [run_dirs])
     if labels is not None and len(labels) != len(runs):
         raise ConfigError(f"{len(labels)} labels for {len(runs)} runs; give one label per run")
     records = [_read_config(run) for run in runs]

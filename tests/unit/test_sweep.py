@@ -44,6 +44,32 @@ def test_mean_ci_against_a_naive_computation():
     assert math.isnan(mean_ci([5.0])[1]) and mean_ci([5.0])[0] == 5.0
 
 
+@pytest.mark.parametrize("values, t", [
+    ([3.0, 5.0], 12.706205),                                             # n = 2
+    ([1.0, 2.0, 6.0], 4.302653),                                         # n = 3
+    ([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0, 1.0, 3.0], 2.262157),     # n = 10
+])
+def test_ci_half_width_is_scipy_t_times_s_over_root_n(values, t):
+    from scipy.stats import t as student_t
+
+    n = len(values)
+    s = float(np.std(values, ddof=1))
+    assert student_t.ppf(0.975, n - 1) == pytest.approx(t, rel=1e-6)  # the printed tables, to 7 digits
+    mean, half = mean_ci(values)
+    assert mean == pytest.approx(float(np.mean(values)), rel=1e-12)
+    assert half == pytest.approx(student_t.ppf(0.975, n - 1) * s / math.sqrt(n), rel=1e-12)
+
+
+def test_one_seed_has_a_mean_and_no_interval():
+    mean, half = mean_ci([7.5])
+    assert mean == 7.5 and math.isnan(half)
+    assert all(math.isnan(v) for v in mean_ci([]))
+    spec = parse_spec(BASE)
+    row, = summarize(spec, [{"config": "default", "seed": 0, "status": "completed", "final_return": 7.5,
+                             "first_solved_step": None, "wall_time": 1.0, "error": ""}])
+    assert row["final_return_mean"] == 7.5 and row["final_return_ci95"] is None
+
+
 def test_grid_is_the_cartesian_product_with_fixed_settings_and_target():
     spec = parse_spec({**BASE, "settings": {"total_steps": 4000}, "target_return": 100,
                        "grid": {"learning_rate": [0.001, 0.002], "hidden_sizes": [[32], [64, 64]]},
