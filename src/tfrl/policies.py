@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrl import distributions
+from tfrl import distributions, schedules
 from tfrl.errors import UnsupportedSpaceError
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
@@ -73,10 +73,7 @@ class LinearSchedule:
         self.start, self.end, self.duration = float(start), float(end), int(duration)
 
     def __call__(self, step: int) -> float:
-        if self.duration == 0 or step >= self.duration:
-            return self.end
-        frac = max(step, 0) / self.duration
-        return self.start + frac * (self.end - self.start)
+        return schedules.linear(step, self.start, self.end, self.duration)
 
 
 def _signature(spec: ArraySpec) -> tf.TensorSpec:

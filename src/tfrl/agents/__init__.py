@@ -1,53 +1,53 @@
-"""Agents, one module per algorithm; ``ALGORITHMS`` maps the command line's names to them.
+"""Agents, one module per algorithm, and ``ALGORITHMS``: the one place where they are collected.
 
-Each entry names the module and its config class; the module is imported only when used, so
-that the command line can check its arguments before importing TensorFlow.
+Each algorithm module exports one descriptor, ``ALGORITHM`` (``tfrl.agents.base.Algorithm``).
+``ALGORITHMS`` maps the command line's names to functions that import it, so that the command line
+can list and check algorithm names before TensorFlow is imported. Adding an algorithm is one module
+and one line here.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from types import ModuleType
+from collections.abc import Callable
 
-from tfrl.errors import ConfigError, closest
+from tfrl.agents.base import Algorithm
+from tfrl.errors import ConfigError, unknown_name
 
-__all__ = ["AlgorithmInfo", "ALGORITHMS", "get_algorithm"]
-
-
-@dataclass(frozen=True)
-class AlgorithmInfo:
-    """Where an algorithm lives and how it trains."""
-
-    name: str
-    module: str
-    config_class: str
-    agent_class: str
-    loop: str
-    """'off_policy' (replay buffer) or 'on_policy' (rollouts)."""
-
-    def load(self) -> ModuleType:
-        """Import the algorithm's module."""
-        return importlib.import_module(self.module)
-
-    def config_type(self) -> type:
-        """The algorithm's config dataclass."""
-        return getattr(self.load(), self.config_class)
+__all__ = ["Algorithm", "ALGORITHMS", "get_algorithm", "check_algorithm_name"]
 
 
-ALGORITHMS: dict[str, AlgorithmInfo] = {
-    "dqn": AlgorithmInfo("dqn", "tfrl.agents.dqn", "DQNConfig", "DQNAgent", "off_policy"),
-    "reinforce": AlgorithmInfo("reinforce", "tfrl.agents.reinforce", "ReinforceConfig", "ReinforceAgent", "on_policy"),
-    "a2c": AlgorithmInfo("a2c", "tfrl.agents.a2c", "A2CConfig", "A2CAgent", "on_policy"),
-    "ppo": AlgorithmInfo("ppo", "tfrl.agents.ppo", "PPOConfig", "PPOAgent", "on_policy"),
-}
+def _dqn() -> Algorithm:
+    from tfrl.agents.dqn import ALGORITHM
+    return ALGORITHM
 
 
-def get_algorithm(name: str) -> AlgorithmInfo:
-    """The algorithm called ``name``, or a ConfigError listing the known ones."""
-    key = name.lower()
+def _reinforce() -> Algorithm:
+    from tfrl.agents.reinforce import ALGORITHM
+    return ALGORITHM
+
+
+def _a2c() -> Algorithm:
+    from tfrl.agents.a2c import ALGORITHM
+    return ALGORITHM
+
+
+def _ppo() -> Algorithm:
+    from tfrl.agents.ppo import ALGORITHM
+    return ALGORITHM
+
+
+ALGORITHMS: dict[str, Callable[[], Algorithm]] = {"dqn": _dqn, "reinforce": _reinforce, "a2c": _a2c, "ppo": _ppo}
+"""Every algorithm: its name and the function that imports its descriptor."""
+
+
+def get_algorithm(name: str) -> Algorithm:
+    """The descriptor of the algorithm called ``name`` (any case), or a ConfigError listing the known ones."""
+    return ALGORITHMS[check_algorithm_name(name)]()
+
+
+def check_algorithm_name(name: str) -> str:
+    """``name`` lower-cased if it names an algorithm, else the ConfigError of ``get_algorithm`` (no TensorFlow import)."""
+    key = str(name).lower()
     if key not in ALGORITHMS:
-        hint = closest(key, ALGORITHMS)
-        did = f" Did you mean {', '.join(hint)}?" if hint else ""
-        raise ConfigError(f"unknown algorithm {name!r}.{did} Known algorithms: {', '.join(sorted(ALGORITHMS))}.")
-    return ALGORITHMS[key]
+        raise ConfigError(unknown_name("algorithm", name, ALGORITHMS, label="Known algorithms"))
+    return key

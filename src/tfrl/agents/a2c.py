@@ -19,19 +19,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticCore
-from tfrl.agents.ppo import masked_mean, policy_from_model
+from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticConfig, masked_mean, normalized, policy_from_model
+from tfrl.agents.base import Algorithm, check_config
 from tfrl.config import check_types
 from tfrl.data.returns import gae
-from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
-__all__ = ["A2CConfig", "A2CAgent", "a2c_loss", "policy_from_model"]
+__all__ = ["A2CConfig", "A2CAgent", "a2c_loss", "ALGORITHM"]
 
 
 @dataclass(frozen=True)
-class A2CConfig:
-    """Hyperparameters of A2C."""
+class A2CConfig(ActorCriticConfig):
+    """Hyperparameters of A2C (the network and normalization settings are ``ActorCriticConfig``'s)."""
 
     learning_rate: float = 7e-4
     """Optimizer step size."""
@@ -53,28 +52,10 @@ class A2CConfig:
     """Standardize advantages within each rollout."""
     max_grad_norm: float = 0.5
     """Clip gradients to this global norm."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """Units of each hidden layer."""
-    shared_torso: bool = False
-    """One torso for actor and critic instead of two."""
-    encoder: Literal["mlp", "nature_cnn"] = "mlp"
-    """Observation encoder: MLPs (hidden_sizes) or one Nature DQN CNN shared by actor and critic, for uint8
-    images such as (84, 84, 4) (scaled by 1/255 inside the network; hidden_sizes and shared_torso ignored)."""
-    activation: str = "tanh"
-    """Activation of the hidden layers."""
-    log_std_init: float = 0.0
-    """Initial log standard deviation of Gaussian actions."""
-    normalize_observations: bool = False
-    """Standardize observations with running statistics (saved with checkpoints and in the policy file)."""
-    normalize_rewards: bool = False
-    """Scale rewards by the running std of the discounted return."""
-    jit_compile: bool | None = None
-    """Compile with XLA. None (the default) chooses: XLA for MLPs (several times faster here), not for the
-    Nature CNN (XLA's CPU convolutions made a gradient step 188 ms against 16.5 ms without it)."""
 
     def __post_init__(self) -> None:
         check_types(self, "A2C config")
-        checks = [
+        check_config("A2C config", [
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (self.optimizer in ("rmsprop", "adam"), "optimizer must be 'rmsprop' or 'adam'"),
             (self.num_steps >= 1, "num_steps must be >= 1"),
@@ -83,19 +64,8 @@ class A2CConfig:
             (self.value_coef >= 0, "value_coef must be >= 0"),
             (self.entropy_coef >= 0, "entropy_coef must be >= 0"),
             (self.max_grad_norm > 0, "max_grad_norm must be > 0"),
-            (len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes), "hidden_sizes must be positive"),
-            (self.encoder in ("mlp", "nature_cnn"), "encoder must be 'mlp' or 'nature_cnn'"),
-            (not (self.encoder == "nature_cnn" and self.normalize_observations),
-             "normalize_observations does not apply to encoder 'nature_cnn' (it scales images by 1/255 itself)"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"A2C config: {message}")
-
-    @property
-    def xla(self) -> bool:
-        """Whether XLA compiles this agent's functions (``jit_compile``, or the default for the encoder)."""
-        return self.jit_compile if self.jit_compile is not None else self.encoder != "nature_cnn"
+            *self.network_checks(),
+        ])
 
 
 def a2c_loss(log_prob: tf.Tensor, advantages: tf.Tensor, value: tf.Tensor, returns: tf.Tensor, entropy: tf.Tensor,
@@ -126,22 +96,12 @@ class A2CAgent(ActorCriticAgent):
         seed: int | None = None,
         num_envs: int = 1,
     ):
-        seed = 0 if seed is None else int(seed)
-        self.config = config
-        self.core = ActorCriticCore(
-            observation_spec, action_spec, config.hidden_sizes, config.shared_torso, config.activation,
-            config.log_std_init, seed, config.xla, "A2C", encoder=config.encoder,
-        )
-        self.greedy_policy = self.core.greedy_policy
-        self.stored_action_spec = self.core.stored_action_spec
         if config.optimizer == "rmsprop":
-            self.optimizer = keras.optimizers.RMSprop(learning_rate=config.learning_rate, rho=0.99, epsilon=1e-5)
+            optimizer = keras.optimizers.RMSprop(learning_rate=config.learning_rate, rho=0.99, epsilon=1e-5)
         else:
-            self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
-        self.optimizer.build(self.core.model.trainable_variables)
-        self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="num_updates")
+            optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
+        self._build(config, observation_spec, action_spec, seed, "A2C", optimizer)
         self._train = self._build_train(observation_spec)
-
 
     def _build_train(self, observation_spec: ArraySpec):
         config, core = self.config, self.core
@@ -176,8 +136,7 @@ class A2CAgent(ActorCriticAgent):
         flat = lambda x: tf.reshape(x, tf.concat([[steps], tf.shape(x)[2:]], 0))  # noqa: E731
         obs, act, adv, ret, mask = flat(observation[:-1]), flat(action), flat(advantages), flat(returns), flat(valid)
         if config.normalize_advantages:
-            mean = masked_mean(adv, mask)
-            adv = (adv - mean) / (tf.sqrt(masked_mean(tf.square(adv - mean), mask)) + 1e-8)
+            adv = normalized(adv, mask)
         with tf.GradientTape() as tape:
             outputs = core.model(obs, training=True)
             log_prob, entropy = core.log_prob_entropy(outputs, act)
@@ -191,9 +150,13 @@ class A2CAgent(ActorCriticAgent):
 
     def train(self, batch, progress: float = 0.0) -> dict[str, float]:
         """One gradient step on a ``RolloutBatch``; ``progress`` in [0, 1] anneals the learning rate."""
-        if self.config.anneal_lr:
-            self.optimizer.learning_rate.assign(self.config.learning_rate * max(1.0 - progress, 0.0))
+        self.optimizer.learning_rate.assign(self.learning_rate_at(progress))
         train, dtypes = self._train
         arrays = (batch.observation, batch.action, batch.reward, batch.discount, batch.last, batch.valid, batch.value)
         values = train(*(tf.convert_to_tensor(np.asarray(a), d) for a, d in zip(arrays, dtypes))).numpy()
         return {f"losses/{n}": float(v) for n, v in zip(self.METRICS, values)}
+
+
+ALGORITHM = Algorithm("a2c", A2CConfig, A2CAgent, host_loop="on_policy", compiled=True,
+                      policy_from_model=policy_from_model)
+"""A2C's registration: the on-policy host loop, and the compiled on-policy loop with backend 'tf'."""

@@ -14,7 +14,7 @@ The math is three pure functions of tensors:
 ``G`` gradient steps in a single call on a stack of ``G`` batches ``[G, B, ...]``, updating the
 target network every ``target_update_interval`` gradient steps inside the graph. Each of those steps
 is ``DQNAgent.gradient_step``, a TensorFlow function of one batch that the compiled loop for TF-native
-environments (``tfrl.train.compiled_dqn``) calls too. Dueling is only
+environments (``tfrl.train.loops.compiled_off_policy``) calls too. Dueling is only
 a different network (``tfrl.networks.q_network(dueling=True)``); Double DQN only a different target.
 """
 
@@ -26,13 +26,15 @@ from typing import Literal
 import keras
 import tensorflow as tf
 
+from tfrl import schedules
+from tfrl.agents.base import Algorithm, check_config
 from tfrl.config import check_types
-from tfrl.errors import ConfigError, UnsupportedSpaceError
+from tfrl.errors import UnsupportedSpaceError
 from tfrl.networks import check_image_spec, q_network
-from tfrl.policies import EpsilonGreedyPolicy, GreedyPolicy, LinearSchedule
+from tfrl.policies import EpsilonGreedyPolicy, GreedyPolicy
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
-__all__ = ["DQNConfig", "DQNAgent", "q_targets", "td_loss", "update_target"]
+__all__ = ["DQNConfig", "DQNAgent", "q_targets", "td_loss", "update_target", "ALGORITHM"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ class DQNConfig:
     gradient_steps: int = 1
     """Gradient steps per training phase, run in one compiled call."""
     target_update_interval: int = 1_000
-    """Gradient steps between two target-network updates."""
+    """Gradient steps (not environment steps, unlike SB3's setting of this name) between two target-network
+    updates: with train_freq 4 and gradient_steps 1, 1000 here is 4000 environment steps."""
     tau: float = 1.0
     """Target update rate: 1.0 copies the online weights (hard update); below 1 is Polyak averaging."""
     double_dqn: bool = True
@@ -87,7 +90,7 @@ class DQNConfig:
 
     def __post_init__(self) -> None:
         check_types(self, "DQN config")
-        checks = [
+        check_config("DQN config", [
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.buffer_size >= self.batch_size, "buffer_size must be >= batch_size"),
@@ -106,10 +109,7 @@ class DQNConfig:
             (0.0 <= self.eval_epsilon <= 1.0, "eval_epsilon must lie in [0, 1]"),
             (0.0 <= self.exploration_final_eps <= 1.0, "exploration_final_eps must lie in [0, 1]"),
             (0.0 <= self.exploration_initial_eps <= 1.0, "exploration_initial_eps must lie in [0, 1]"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"DQN config: {message}")
+        ])
 
     @property
     def xla(self) -> bool:
@@ -159,7 +159,7 @@ class DQNAgent:
     """A DQN agent: online and target Q networks, Adam, and a compiled multi-step ``train``.
 
     ``policy`` explores epsilon-greedily on the schedule given by the config and the run's total
-    steps; ``greedy_policy`` is for evaluation. ``train(batch)`` takes a ``Transition`` whose
+    steps; ``eval_policy`` is for evaluation. ``train(batch)`` takes a ``Transition`` whose
     arrays have leading shape ``[G, B]`` and runs G gradient steps in one call.
     """
 
@@ -194,20 +194,25 @@ class DQNAgent:
         self.optimizer.build(self.q_network.trainable_variables)
         self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="num_updates")
 
-        epsilon = LinearSchedule(
-            config.exploration_initial_eps,
-            config.exploration_final_eps,
-            int(config.exploration_fraction * total_steps),
-        )
+        self._epsilon_duration = int(config.exploration_fraction * total_steps)
         self.policy = EpsilonGreedyPolicy(
-            self.q_network, observation_spec, action_spec, epsilon, seed=seed + 1, jit_compile=config.xla
+            self.q_network, observation_spec, action_spec, self.epsilon, seed=seed + 1, jit_compile=config.xla
         )
-        self.greedy_policy = (
+        """The exploring policy of training (epsilon from ``epsilon(step)``)."""
+        self.eval_policy = (
             EpsilonGreedyPolicy(self.q_network, observation_spec, action_spec, config.eval_epsilon, seed=seed + 2,
                                 jit_compile=config.xla)
             if config.eval_epsilon > 0 else self.policy.greedy
         )
+        """The policy evaluations play: greedy, or epsilon-greedy with ``eval_epsilon`` when it is above 0."""
         self._train = self._build_train()
+
+    def epsilon(self, step):
+        """Exploration epsilon at environment ``step``: linear from ``exploration_initial_eps`` to
+        ``exploration_final_eps`` over ``exploration_fraction`` of the run (a tensor for a tensor step)."""
+        config = self.config
+        return schedules.linear(step, config.exploration_initial_eps, config.exploration_final_eps,
+                                self._epsilon_duration)
 
     def _build_train(self):
         config = self.config
@@ -263,7 +268,7 @@ class DQNAgent:
             update_target(online_vars, self.target_network.trainable_variables, config.tau)
             return tf.constant(True)
 
-        tf.cond(tf.equal(self.num_updates % config.target_update_interval, 0), copy_to_target,
+        tf.cond(schedules.every(self.num_updates, config.target_update_interval), copy_to_target,
                 lambda: tf.constant(False))
         return loss, tf.reduce_mean(tf.reduce_max(q_values, axis=-1)), grad_norm
 
@@ -310,3 +315,7 @@ def policy_from_model(
         return EpsilonGreedyPolicy(model, observation_spec, action_spec, epsilon, seed=seed)
     return GreedyPolicy(model, observation_spec, action_spec)
 
+
+ALGORITHM = Algorithm("dqn", DQNConfig, DQNAgent, host_loop="off_policy", compiled=True,
+                      policy_from_model=policy_from_model)
+"""DQN's registration: the off-policy host loop, and the compiled off-policy loop with backend 'tf'."""

@@ -21,24 +21,24 @@ zero over the run when ``anneal_lr`` is set. Implementation details follow Huang
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticCore
+from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticConfig, masked_mean, normalized, policy_from_model
+from tfrl.agents.base import Algorithm, check_config
 from tfrl.config import check_types
 from tfrl.data.returns import gae
 from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
-__all__ = ["PPOConfig", "PPOAgent", "ppo_loss", "masked_mean", "policy_from_model"]
+__all__ = ["PPOConfig", "PPOAgent", "ppo_loss", "ALGORITHM"]
 
 
 @dataclass(frozen=True)
-class PPOConfig:
-    """Hyperparameters of PPO."""
+class PPOConfig(ActorCriticConfig):
+    """Hyperparameters of PPO (the network and normalization settings are ``ActorCriticConfig``'s)."""
 
     learning_rate: float = 3e-4
     """Adam step size (at the start, when annealed)."""
@@ -68,28 +68,10 @@ class PPOConfig:
     """Clip gradients to this global norm."""
     target_kl: float | None = None
     """Stop an update's epochs early once an epoch's approximate KL exceeds this (None: never)."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """Units of each hidden layer."""
-    shared_torso: bool = False
-    """One torso for actor and critic instead of two."""
-    encoder: Literal["mlp", "nature_cnn"] = "mlp"
-    """Observation encoder: MLPs (hidden_sizes) or one Nature DQN CNN shared by actor and critic, for uint8
-    images such as (84, 84, 4) (scaled by 1/255 inside the network; hidden_sizes and shared_torso ignored)."""
-    activation: str = "tanh"
-    """Activation of the hidden layers."""
-    log_std_init: float = 0.0
-    """Initial log standard deviation of Gaussian actions."""
-    normalize_observations: bool = False
-    """Standardize observations with running statistics (saved with checkpoints and in the policy file)."""
-    normalize_rewards: bool = False
-    """Scale rewards by the running std of the discounted return."""
-    jit_compile: bool | None = None
-    """Compile with XLA. None (the default) chooses: XLA for MLPs (several times faster here), not for the
-    Nature CNN (XLA's CPU convolutions made a gradient step 188 ms against 16.5 ms without it)."""
 
     def __post_init__(self) -> None:
         check_types(self, "PPO config")
-        checks = [
+        check_config("PPO config", [
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (self.num_steps >= 1, "num_steps must be >= 1"),
             (0.0 <= self.gamma <= 1.0, "gamma must lie in [0, 1]"),
@@ -101,24 +83,8 @@ class PPOConfig:
             (self.entropy_coef >= 0, "entropy_coef must be >= 0"),
             (self.max_grad_norm > 0, "max_grad_norm must be > 0"),
             (self.target_kl is None or self.target_kl > 0, "target_kl must be > 0 or None"),
-            (len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes), "hidden_sizes must be positive"),
-            (self.encoder in ("mlp", "nature_cnn"), "encoder must be 'mlp' or 'nature_cnn'"),
-            (not (self.encoder == "nature_cnn" and self.normalize_observations),
-             "normalize_observations does not apply to encoder 'nature_cnn' (it scales images by 1/255 itself)"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"PPO config: {message}")
-
-    @property
-    def xla(self) -> bool:
-        """Whether XLA compiles this agent's functions (``jit_compile``, or the default for the encoder)."""
-        return self.jit_compile if self.jit_compile is not None else self.encoder != "nature_cnn"
-
-
-def masked_mean(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """Mean of ``x`` over the entries where ``mask`` is 1 (0 if there are none)."""
-    return tf.reduce_sum(x * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+            *self.network_checks(),
+        ])
 
 
 def ppo_loss(
@@ -162,12 +128,6 @@ def ppo_loss(
     }
 
 
-def _normalize(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    mean = masked_mean(x, mask)
-    std = tf.sqrt(masked_mean(tf.square(x - mean), mask))
-    return (x - mean) / (std + 1e-8)
-
-
 class PPOAgent(ActorCriticAgent):
     """PPO: an ``ActorCriticCore``, Adam, and one compiled update per rollout."""
 
@@ -188,18 +148,10 @@ class PPOAgent(ActorCriticAgent):
                 f"PPO batch_size {config.batch_size} does not divide the rollout of num_steps {config.num_steps} x "
                 f"num_envs {num_envs} = {rollout_size} transitions; choose a divisor of {rollout_size}"
             )
-        seed = 0 if seed is None else int(seed)
-        self.config, self.num_envs = config, num_envs
-        self.core = ActorCriticCore(
-            observation_spec, action_spec, config.hidden_sizes, config.shared_torso, config.activation,
-            config.log_std_init, seed, config.xla, "PPO", encoder=config.encoder,
-        )
-        self.greedy_policy = self.core.greedy_policy
-        self.stored_action_spec = self.core.stored_action_spec
-        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5)
-        self.optimizer.build(self.core.model.trainable_variables)
-        self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="num_updates")
-        self.shuffle_rng = np.random.default_rng(seed + 2)
+        self._build(config, observation_spec, action_spec, seed, "PPO",
+                    keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=1e-5))
+        self.num_envs = num_envs
+        self.shuffle_rng = np.random.default_rng((0 if seed is None else int(seed)) + 2)
         self._num_minibatches = rollout_size // config.batch_size
         self._train = self._build_train(observation_spec)
 
@@ -248,7 +200,7 @@ class PPOAgent(ActorCriticAgent):
                 mb_mask = tf.gather(mask, idx)
                 mb_adv = tf.gather(adv, idx)
                 if config.normalize_advantages:
-                    mb_adv = _normalize(mb_adv, mb_mask)
+                    mb_adv = normalized(mb_adv, mb_mask)
                 with tf.GradientTape() as tape:
                     outputs = core.model(tf.gather(obs, idx), training=True)
                     new_logp, entropy = core.log_prob_entropy(outputs, tf.gather(act, idx))
@@ -275,8 +227,7 @@ class PPOAgent(ActorCriticAgent):
     def train(self, batch, progress: float = 0.0) -> dict[str, float]:
         """One PPO update on a ``RolloutBatch``; ``progress`` in [0, 1] anneals the learning rate."""
         config = self.config
-        if config.anneal_lr:
-            self.optimizer.learning_rate.assign(config.learning_rate * max(1.0 - progress, 0.0))
+        self.optimizer.learning_rate.assign(self.learning_rate_at(progress))
         size = batch.reward.shape[0] * batch.reward.shape[1]
         permutations = np.stack([self.shuffle_rng.permutation(size) for _ in range(config.update_epochs)])
         train, dtypes = self._train
@@ -298,8 +249,7 @@ class PPOAgent(ActorCriticAgent):
             self.shuffle_rng.bit_generator.state = state["shuffle_rng"]
 
 
-def policy_from_model(model: keras.Model, observation_spec: ArraySpec, action_spec: BoundedArraySpec):
-    """The greedy (mode) policy of a saved actor-critic network."""
-    from tfrl.policies import ModePolicy
 
-    return ModePolicy(model, observation_spec, action_spec)
+ALGORITHM = Algorithm("ppo", PPOConfig, PPOAgent, host_loop="on_policy", compiled=True,
+                      policy_from_model=policy_from_model)
+"""PPO's registration: the on-policy host loop, and the compiled loop with backend 'tf'."""

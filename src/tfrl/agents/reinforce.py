@@ -20,19 +20,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticCore
-from tfrl.agents.ppo import masked_mean, policy_from_model
+from tfrl.agents.actor_critic import ActorCriticAgent, ActorCriticConfig, masked_mean, normalized, policy_from_model
+from tfrl.agents.base import Algorithm, check_config
 from tfrl.config import check_types
 from tfrl.data.returns import discount_and_normalize, episode_returns
-from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
-__all__ = ["ReinforceConfig", "ReinforceAgent", "reinforce_loss", "policy_from_model"]
+__all__ = ["ReinforceConfig", "ReinforceAgent", "reinforce_loss", "ALGORITHM"]
 
 
 @dataclass(frozen=True)
-class ReinforceConfig:
-    """Hyperparameters of REINFORCE."""
+class ReinforceConfig(ActorCriticConfig):
+    """Hyperparameters of REINFORCE (the network and normalization settings are ``ActorCriticConfig``'s)."""
 
     learning_rate: float = 1e-3
     """Adam step size."""
@@ -48,34 +47,18 @@ class ReinforceConfig:
     """Weight of the entropy bonus."""
     max_grad_norm: float | None = None
     """Clip gradients to this global norm (None: no clipping)."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """Units of each hidden layer."""
-    activation: str = "tanh"
-    """Activation of the hidden layers."""
-    log_std_init: float = 0.0
-    """Initial log standard deviation of Gaussian actions."""
-    jit_compile: bool = True
-    """Compile the act call and the update with XLA (batches are padded to powers of two)."""
 
     def __post_init__(self) -> None:
         check_types(self, "REINFORCE config")
-        checks = [
+        check_config("REINFORCE config", [
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (self.episodes_per_update >= 1, "episodes_per_update must be >= 1"),
             (0.0 <= self.gamma <= 1.0, "gamma must lie in [0, 1]"),
             (self.value_coef >= 0, "value_coef must be >= 0"),
             (self.entropy_coef >= 0, "entropy_coef must be >= 0"),
             (self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm must be > 0 or None"),
-            (len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes), "hidden_sizes must be positive"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"REINFORCE config: {message}")
-
-    @property
-    def xla(self) -> bool:
-        """Whether XLA compiles this agent's functions."""
-        return self.jit_compile
+            *self.network_checks(),
+        ])
 
 
 def reinforce_loss(log_prob: tf.Tensor, weights: tf.Tensor, entropy: tf.Tensor, mask: tf.Tensor,
@@ -102,19 +85,9 @@ class ReinforceAgent(ActorCriticAgent):
         seed: int | None = None,
         num_envs: int = 1,
     ):
-        seed = 0 if seed is None else int(seed)
-        self.config = config
-        self.core = ActorCriticCore(
-            observation_spec, action_spec, config.hidden_sizes, False, config.activation,
-            config.log_std_init, seed, config.xla, "REINFORCE",
-        )
-        self.greedy_policy = self.core.greedy_policy
-        self.stored_action_spec = self.core.stored_action_spec
-        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-        self.optimizer.build(self.core.model.trainable_variables)
-        self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="num_updates")
+        self._build(config, observation_spec, action_spec, seed, "REINFORCE",
+                    keras.optimizers.Adam(learning_rate=config.learning_rate))
         self._train = self._build_train(observation_spec)
-
 
     def _build_train(self, observation_spec: ArraySpec):
         config, core = self.config, self.core
@@ -136,8 +109,7 @@ class ReinforceAgent(ActorCriticAgent):
                 weights = returns
                 if config.baseline:
                     advantages = returns - tf.stop_gradient(outputs["value"])
-                    mean = masked_mean(advantages, mask)
-                    weights = (advantages - mean) / (tf.sqrt(masked_mean(tf.square(advantages - mean), mask)) + 1e-8)
+                    weights = normalized(advantages, mask)
                     value_loss = 0.5 * masked_mean(tf.square(outputs["value"] - returns), mask)
                 terms = reinforce_loss(log_prob, weights, entropy, mask, config.entropy_coef)
                 loss = terms["loss"] + config.value_coef * value_loss
@@ -176,3 +148,8 @@ class ReinforceAgent(ActorCriticAgent):
         out = {f"losses/{k}": float(v) for k, v in zip(names, values)}
         out["charts/batch_episode_return"] = float(np.mean([np.sum(r) for r in batch.rewards]))
         return out
+
+
+ALGORITHM = Algorithm("reinforce", ReinforceConfig, ReinforceAgent, host_loop="on_policy", compiled=False,
+                      policy_from_model=policy_from_model)
+"""REINFORCE's registration: the on-policy host loop, collecting whole episodes."""
