@@ -55,7 +55,7 @@ def collection(num_envs: int = 8, steps: int = 500) -> float:
     """Agent steps per second of collection with the DQN policy (Nature CNN, epsilon 0.05)."""
     from tfrl import envs
     from tfrl.agents.dqn import DQNAgent
-    from tfrl.train.run import resolve_config
+    from tfrl.runs import resolve_config
 
     _, config, _ = resolve_config("dqn", GAME)
     env = envs.make(GAME, num_envs=num_envs, seed=0, backend="async")

@@ -137,13 +137,13 @@ def steady_compiled(jit: bool, iterations: int = 12, num_envs: int = 256) -> tup
     """(first-call seconds, env steps/s after it) of compiled PPO training with the CartPole-tf settings."""
     from tfrl.agents.ppo import PPOAgent, PPOConfig
     from tfrl.envs.native import native_env
-    from tfrl.train.compiled import CompiledPPO
+    from tfrl.train.loops.compiled_on_policy import CompiledOnPolicy
 
     env = native_env("CartPole-v1")
     config = PPOConfig(num_steps=32, batch_size=1024, update_epochs=4, learning_rate=1e-3, gamma=0.99,
                        gae_lambda=0.95, jit_compile=jit)
     agent = PPOAgent(config, env.observation_spec(), env.action_spec(), 10_000_000, seed=0, num_envs=num_envs)
-    compiled = CompiledPPO([agent], env, num_envs, [0], 10_000_000, jit_compile=jit)
+    compiled = CompiledOnPolicy([agent], env, num_envs, [0], 10_000_000, jit_compile=jit)
     t = time.perf_counter()
     [(_, stats)] = compiled.run([0], 1)
     first = time.perf_counter() - t

@@ -32,17 +32,17 @@ def isolated_costs(seed: int = 0) -> tuple[float, float, float]:
     from tfrl.agents.dqn import DQNAgent
     from tfrl.data import Transition
     from tfrl.specs import ArraySpec, BoundedArraySpec
-    from tfrl.train.run import resolve_config
+    from tfrl.runs import resolve_config
 
     _, cfg, _ = resolve_config("dqn", "CartPole-v1")
     agent = DQNAgent(cfg, ArraySpec((4,), np.float32), BoundedArraySpec((), np.int64, 0, 1), 50_000, seed=seed)
     rng = np.random.default_rng(seed)
     obs = rng.normal(size=(4, 4)).astype(np.float32)
-    agent.greedy_policy.action(obs)
+    agent.eval_policy.action(obs)
     n = 2000
     t = time.perf_counter()
     for _ in range(n):
-        agent.greedy_policy.action(obs)
+        agent.eval_policy.action(obs)
     act_ms = (time.perf_counter() - t) / n * 1e3
     g, b = cfg.gradient_steps, cfg.batch_size
     batch = Transition(

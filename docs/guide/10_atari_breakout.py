@@ -27,7 +27,7 @@ from tfrl import envs, networks
 from tfrl.logging import read_metrics
 from tfrl.specs import ArraySpec
 from tfrl.train import train
-from tfrl.train.run import load_policy, watch_run
+from tfrl.train import load_policy, watch_run
 from tfrl.video import annotate, write_video
 
 GAME = "BreakoutNoFrameskip-v4"

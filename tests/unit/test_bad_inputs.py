@@ -219,7 +219,7 @@ def _cfg(cls_name: str, **kwargs):
 
 
 def _run_config(**kwargs):
-    from tfrl.train.run import RunConfig
+    from tfrl.runs import RunConfig
 
     return RunConfig(**kwargs)
 
@@ -344,7 +344,7 @@ API_CASES = [
     case("make-zero-envs", lambda c: _make("CartPole-v1", num_envs=0), ConfigError,
          r"num_envs must be a positive integer, got 0"),
     case("make-unknown-backend", lambda c: _make("CartPole-v1", backend="gpu"), ConfigError,
-         r"unknown backend 'gpu'; valid backends: sync, async, tf"),
+         r"unknown backend 'gpu'\. Valid backends: async, envpool, sync, tf\."),
     case("make-negative-seed", lambda c: _make("CartPole-v1", seed=-1), ConfigError,
          r"seed must be a non-negative integer or None, got -1"),
     case("make-not-an-env", lambda c: _make(42), ConfigError, r"cannot make an environment from 42"),
@@ -586,7 +586,7 @@ CLI_CASES = [
     cli("seeds-duplicate", lambda c: [*TRAIN, "--seeds", "1", "1", "--run-dir", c.tmp / "seeds"],
         r"seeds must be distinct integers, got \[1, 1\]"),
     cli("tf-backend-reinforce", lambda c: ["train", "reinforce", "CartPole-v1", "--backend", "tf"],
-        r"backend 'tf' \(the compiled loop\) trains ppo and a2c and dqn; reinforce uses backend 'sync' or 'async'"),
+        r"backend 'tf' \(the compiled loop\) trains dqn, a2c, ppo; reinforce uses backend 'sync' or 'async'"),
     cli("run-dir-holds-a-run", lambda c: [*TRAIN, "--run-dir", c.run, "--steps", "100"],
         r"already holds a run; use --resume .* to continue it or choose another --run-dir"),
     cli("dqn-continuous-actions", lambda c: ["train", "dqn", "Pendulum-v1", "--run-dir", c.tmp / "p"],

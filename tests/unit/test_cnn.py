@@ -212,7 +212,7 @@ def test_dqn_agent_nature_cnn_trains_and_is_seeded():
     twin.train(image_batch(seed=1))
     assert not differs(after, twin.q_network.get_weights())  # same seed, same batch: same weights
 
-    action = agent.greedy_policy.action(images(batch=2))
+    action = agent.eval_policy.action(images(batch=2))
     assert action.shape == (2,) and ((0 <= action) & (action <= 3)).all()
 
 

@@ -1,6 +1,6 @@
 """The ``tfrl`` command: ``train``, ``eval``, ``watch``, ``plot``, ``export``, ``sweep``, ``envs`` and ``params``.
 
-``tfrl train ALGO ENV`` trains any algorithm of ``tfrl.agents.ALGORITHMS`` (dqn, reinforce, a2c, ppo)
+``tfrl train ALGO ENV`` trains any algorithm of ``tfrl.agents.ALGORITHMS``
 with its tuned preset for ENV when one ships in ``tfrl/presets/``. ``tfrl plot RUN...`` draws the
 evaluation returns of runs (seeds of one configuration as a mean with a band) against steps and wall
 time; ``tfrl export RUN`` writes a run's greedy policy as a SavedModel or a TFLite file.
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tfrl.agents import ALGORITHMS
+from tfrl.runs import backend_names
 from tfrl.errors import TfrlError
 
 __all__ = ["main", "build_parser"]
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", metavar="S",
                    help="train one run per seed under RUN_DIR/seed-S (with --backend tf and ppo, all in one compiled loop)")
     p.add_argument("--num-envs", type=int, help="parallel training environments")
-    p.add_argument("--backend", choices=["sync", "async", "tf", "envpool"],
+    p.add_argument("--backend", choices=backend_names(),
                    help="training environments: Gymnasium in this process (sync), in workers (async), "
                         "TF-native with the compiled loop (tf: ppo, a2c, dqn), or EnvPool (envpool: Atari ids)")
     p.add_argument("--set", dest="assignments", action="append", metavar="KEY=VALUE", default=[],
@@ -151,9 +152,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         extra = set(overrides) - {"total_steps"}
         if extra:
             raise ConfigError(f"--resume continues a run with its saved settings; only --steps may change ({', '.join(sorted(extra))} given)")
-        from tfrl.train.run import _load_record
+        from tfrl.runs import load_record
 
-        _load_record(Path(args.resume))  # a clear error before TensorFlow is imported
+        load_record(Path(args.resume))  # a clear error before TensorFlow is imported
         _quiet_tensorflow()
         from tfrl.train import resume
 
@@ -161,10 +162,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         if not args.algo or not args.env:
             raise ConfigError("train needs ALGO and ENV, e.g. 'tfrl train dqn CartPole-v1' (or --resume RUN)")
-        from tfrl.agents import get_algorithm
-        from tfrl.envs.registry import check_env_id
+        from tfrl.agents import check_algorithm_name
+        from tfrl.envs.ids import check_env_id
 
-        get_algorithm(args.algo)
+        check_algorithm_name(args.algo)
         check_env_id(args.env)
         _quiet_tensorflow()
         if args.seeds:
@@ -206,11 +207,11 @@ def _print_result(result) -> None:
 def _check_run_and_episodes(args: argparse.Namespace) -> None:
     """Refuse a bad --episodes or RUN before TensorFlow is imported (then import it quietly)."""
     from tfrl.errors import ConfigError
-    from tfrl.train.run import _load_record
+    from tfrl.runs import load_record
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
-    _load_record(Path(args.run))
+    load_record(Path(args.run))
     _quiet_tensorflow()
 
 
@@ -250,13 +251,17 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 def _cmd_params(args: argparse.Namespace) -> int:
     import yaml
 
-    from tfrl.agents import get_algorithm
+    from tfrl.agents import check_algorithm_name
     from tfrl.config import describe
-    from tfrl.train.run import RunConfig, preset_path
+    from tfrl.runs import RunConfig, preset_path
+
+    check_algorithm_name(args.algo)
+    _quiet_tensorflow()
+    from tfrl.agents import get_algorithm
 
     info = get_algorithm(args.algo)
     print(f"{info.name} settings (use --set KEY=VALUE):")
-    print(describe(info.config_type()))
+    print(describe(info.config))
     print("\nrun settings:")
     print(describe(RunConfig))
     if args.env:
@@ -270,11 +275,11 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from tfrl.plotting import _expand_runs, plot_runs
+    from tfrl.plotting import expand_runs, plot_runs
 
     out = args.out
     if out is None:
-        runs = [p.resolve() for p in _expand_runs(args.runs)]
+        runs = [p.resolve() for p in expand_runs(args.runs)]
         parent = runs[0] if len(runs) == 1 else Path(os.path.commonpath(runs))
         out = parent / "returns.png"
     for path in plot_runs(args.runs, out, x=args.x, labels=args.labels, title=args.title):

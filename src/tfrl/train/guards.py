@@ -1,7 +1,7 @@
 """Guards of a training run: stop cleanly on SIGINT/SIGTERM, stop loudly on NaN or Inf.
 
 ``StopSignals`` turns the first SIGINT or SIGTERM into a request that the loop reads between steps
-(``LoopContext.after_steps``): the current step finishes, a checkpoint is written and the run
+(``LoopContext.after_steps`` asks the session's ``StopSignals``): the current step finishes, a checkpoint is written and the run
 returns with ``RunResult.interrupted`` set. A second signal of the same kind acts as usual
 (Ctrl-C twice still interrupts at once).
 
@@ -24,7 +24,7 @@ import numpy as np
 from tfrl.errors import TfrlError
 from tfrl.specs import TimeStep
 
-__all__ = ["StopSignals", "TrainingDivergedError", "check_finite_metrics", "check_finite_time_step", "stop_requested"]
+__all__ = ["StopSignals", "TrainingDivergedError", "check_finite_metrics", "check_finite_time_step"]
 
 
 class TrainingDivergedError(TfrlError, FloatingPointError):
@@ -92,7 +92,6 @@ class StopSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
-        _ACTIVE.append(self)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -100,13 +99,3 @@ class StopSignals:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
         self._previous.clear()
-        if self in _ACTIVE:
-            _ACTIVE.remove(self)
-
-
-_ACTIVE: list[StopSignals] = []
-
-
-def stop_requested() -> str | None:
-    """The name of the signal that asked the innermost active ``StopSignals`` to stop, or None."""
-    return _ACTIVE[-1].name if _ACTIVE else None

@@ -17,7 +17,7 @@ from tfrl.agents.reinforce import ReinforceAgent, ReinforceConfig, reinforce_los
 from tfrl.data.returns import discount_and_normalize, episode_returns
 from tfrl.data.rollout import RolloutBatch, RolloutBuffer
 from tfrl.specs import ArraySpec, BoundedArraySpec
-from tfrl.train.on_policy import EpisodeBatch
+from tfrl.train.loops.host_on_policy import EpisodeBatch
 
 OBS = ArraySpec((4,), np.float32)
 TWO_ACTIONS = BoundedArraySpec((), np.int64, 0, 1)

@@ -169,7 +169,7 @@ def differs(a, b):
 
 def test_registry_knows_dqn():
     info = get_algorithm("DQN")
-    assert info.config_type() is DQNConfig and info.loop == "off_policy"
+    assert info.config is DQNConfig and info.agent is DQNAgent and info.host_loop == "off_policy" and info.compiled
     with pytest.raises(ConfigError, match="Did you mean dqn"):
         get_algorithm("dqm")
 
@@ -195,7 +195,7 @@ def test_agent_builds_matching_networks():
     assert_same(weights(agent.q_network), weights(agent.target_network))
     assert agent.policy_model is agent.q_network
     assert set(agent.checkpoint_items()) == {"q_network", "target_network", "optimizer", "num_updates"}
-    assert agent.greedy_policy is agent.policy.greedy
+    assert agent.eval_policy is agent.policy.greedy
     # epsilon decays over exploration_fraction * total_steps = 0.1 * 1000 steps
     assert agent.policy.epsilon(0) == 1.0 and agent.policy.epsilon(100) == pytest.approx(0.05)
 
@@ -371,12 +371,12 @@ def test_dueling_agent_trains():
     assert_same(weights(agent.target_network), after)  # 2 steps = one target interval
 
 
-def test_agent_greedy_policy_uses_the_online_network():
+def test_agent_eval_policy_is_greedy_on_the_online_network():
     spec = BoundedArraySpec((), np.int64, 1, 3)
     agent = make_agent(action_spec=spec)
     obs = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
     expected = np.asarray(agent.q_network(obs)).argmax(-1) + 1
-    np.testing.assert_array_equal(agent.greedy_policy.action(obs), expected)
+    np.testing.assert_array_equal(agent.eval_policy.action(obs), expected)
 
 
 def test_host_state_round_trip_repeats_exploration():

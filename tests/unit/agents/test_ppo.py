@@ -333,9 +333,12 @@ def test_continuous_train_on_pendulum_changes_log_std():
 
 
 class _SilentContext:
-    """The parts of ``LoopContext`` that ``run_on_policy`` calls, doing nothing."""
+    """The parts of ``LoopContext`` that ``run_host_on_policy`` calls, doing nothing."""
 
     resume_vars = None
+
+    def __init__(self, agent, run, env, state):
+        self.agent, self.run, self.env, self.state = agent, run, env, state
 
     def record_episodes(self, records):
         pass
@@ -346,7 +349,7 @@ class _SilentContext:
     def check_metrics(self, metrics):
         pass
 
-    def after_steps(self, before, scalars):
+    def after_steps(self, before, scalars, resumable=None):
         return False
 
     def close(self, save=True):
@@ -362,8 +365,8 @@ class _SilentContext:
 def test_anneal_lr_over_a_run_starts_at_lr_and_never_reaches_zero():
     from types import SimpleNamespace
 
-    from tfrl.train.loop import LoopState
-    from tfrl.train.on_policy import run_on_policy
+    from tfrl.train.loops import LoopState
+    from tfrl.train.loops.host_on_policy import run_host_on_policy
 
     env = envs.make("CartPole-v1", num_envs=4, seed=0)
     config = PPOConfig(num_steps=8, batch_size=32, update_epochs=1, hidden_sizes=(8,), jit_compile=False,
@@ -379,7 +382,7 @@ def test_anneal_lr_over_a_run_starts_at_lr_and_never_reaches_zero():
 
     agent.train = recording_train
     run = SimpleNamespace(total_steps=96, seed=0)  # 3 rollouts of 8 x 4 (a few more if episodes end)
-    run_on_policy(agent, config, run, env, _SilentContext, LoopState())
+    run_host_on_policy(_SilentContext(agent, run, env, LoopState()))
     env.close()
     assert len(rates) >= 3
     assert rates[0] == pytest.approx(1e-3, rel=1e-6)  # the first update at the full learning rate

@@ -24,11 +24,11 @@ def test_eval_epsilon_is_validated():
 
 
 def test_eval_policy_is_greedy_by_default_and_epsilon_greedy_when_asked():
-    assert isinstance(DQNAgent(DQNConfig(), OBS, ACT, total_steps=100, seed=0).greedy_policy, GreedyPolicy)
+    assert isinstance(DQNAgent(DQNConfig(), OBS, ACT, total_steps=100, seed=0).eval_policy, GreedyPolicy)
     agent = DQNAgent(DQNConfig(eval_epsilon=1.0), OBS, ACT, total_steps=100, seed=0)
-    assert isinstance(agent.greedy_policy, EpsilonGreedyPolicy)
+    assert isinstance(agent.eval_policy, EpsilonGreedyPolicy)
     greedy = agent.policy.greedy.action(np.zeros((2000, 4), np.float32))
-    actions = agent.greedy_policy.action(np.zeros((2000, 4), np.float32))
+    actions = agent.eval_policy.action(np.zeros((2000, 4), np.float32))
     assert (greedy == greedy[0]).all()
     # epsilon 1 plays uniformly at random, whatever the greedy action is
     assert 0.45 < np.mean(actions == 0) < 0.55
@@ -47,7 +47,7 @@ def test_curve_plots_game_scores_when_the_run_logged_them(tmp_path: Path):
 
 def test_dqn_on_breakout_logs_raw_game_scores_and_evaluates_with_epsilon(tmp_path: Path):
     from tfrl.train import train
-    from tfrl.train.run import evaluate_run
+    from tfrl.train import evaluate_run
 
     result = train("dqn", "BreakoutNoFrameskip-v4", runs_root=tmp_path, seed=0, total_steps=1200, learning_starts=300,
                    buffer_size=2000, eval_every=0, final_eval_episodes=1, log_every=200, tensorboard=False,

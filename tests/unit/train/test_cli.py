@@ -106,7 +106,7 @@ def test_envs_lists_classic_control(capsys):
 def test_params_shows_docs_and_preset(capsys):
     code, out, _ = run_cli(capsys, "params", "dqn", "CartPole-v1")
     assert code == 0
-    assert "target_update_interval" in out and "Gradient steps between two target-network updates" in out
+    assert "target_update_interval" in out and "Gradient steps (not environment steps, unlike SB3's setting of this name) between two target-network" in out
     assert "preset dqn-CartPole-v1.yaml" in out
 
 

@@ -14,7 +14,7 @@ from tfrl.envs.native import native_env
 from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, BoundedArraySpec, StepType
 from tfrl.train import resume, train
-from tfrl.train.compiled_dqn import CompiledDQN, GraphReplayBuffer
+from tfrl.train.loops.compiled_off_policy import CompiledOffPolicy, GraphReplayBuffer
 
 SMALL = dict(hidden_sizes=(16,), batch_size=4, jit_compile=False, learning_rate=1e-2)
 N = 4
@@ -30,7 +30,7 @@ def make_compiled(seed=0, num_envs=N, total_steps=10_000, **overrides):
     config = DQNConfig(**{**SMALL, "learning_starts": 10**9, "buffer_size": 1000, **overrides})
     agent = DQNAgent(config, env.observation_spec(), env.action_spec(), total_steps=total_steps, seed=seed,
                      num_envs=num_envs)
-    return CompiledDQN(agent, env, num_envs, seed, total_steps, jit_compile=config.jit_compile)
+    return CompiledOffPolicy(agent, env, num_envs, seed, jit_compile=config.jit_compile)
 
 
 def weights(model):
@@ -124,7 +124,7 @@ def test_buffer_smaller_than_the_environments_is_refused():
 def test_loop_stores_every_transition_and_skips_reset_rows():
     compiled = make_compiled(seed=3)
     vector_steps = 40
-    step, _, metrics, updates, _ = compiled.run(0, 0, vector_steps)
+    step, _, _, metrics, updates, _ = compiled.run(0, 0, 0, vector_steps)
     stored = compiled.buffer.numpy()
     rows, skipped, lasts = reference_transitions(3, stored["action"], vector_steps)
     assert skipped > 0 and lasts["terminated"] > 0 and lasts["truncated"] > 0
@@ -137,12 +137,12 @@ def test_loop_stores_every_transition_and_skips_reset_rows():
 def test_loop_ring_wraps_around():
     vector_steps = 40
     full = make_compiled(seed=3)
-    full.run(0, 0, vector_steps)
+    full.run(0, 0, 0, vector_steps)
     actions = full.buffer.numpy()["action"]
     rows, _, _ = reference_transitions(3, actions, vector_steps)
     capacity = 24
     small = make_compiled(seed=3, buffer_size=capacity)
-    small.run(0, 0, vector_steps)
+    small.run(0, 0, 0, vector_steps)
     ring = [None] * capacity
     for i, row in enumerate(rows):
         ring[i % capacity] = row
@@ -160,20 +160,21 @@ def test_training_follows_the_host_loop_schedule_and_changes_the_weights():
                              gradient_steps=gradient_steps, target_update_interval=5)
     agent = compiled.agent
     online0, target0 = weights(agent.q_network), weights(agent.target_network)
-    step, calls, expected_updates, trained = 0, 0, 0, False
+    step, periods, phases, expected_updates, trained = 0, 0, 0, 0, False
     for _ in range(25):
-        new_step, new_calls, _, updates, _ = compiled.run(step, calls, 1)
-        # run_off_policy's rule, after the environment steps of one vector step:
-        due = new_step // train_freq - calls if new_step >= learning_starts else 0
-        if calls == 0 and due > 0:
+        new_step, new_periods, new_phases, _, updates, _ = compiled.run(step, periods, phases, 1)
+        # the host loop's rule, written out, after the environment steps of one vector step:
+        due = new_step // train_freq - periods if new_step >= learning_starts else 0
+        if periods == 0 and due > 0:
             due = 1
-        assert updates == max(due, 0) * gradient_steps, (step, new_step, calls)
-        assert new_calls == (new_step // train_freq if due > 0 else calls)
+        assert updates == max(due, 0) * gradient_steps, (step, new_step, periods)
+        assert new_periods == (new_step // train_freq if due > 0 else periods)
+        assert new_phases == phases + (due > 0)
         if updates and not trained:
             assert np.any([np.any(a != b) for a, b in zip(weights(agent.q_network), online0)]), "no weight changed"
             trained = True
         expected_updates += updates
-        step, calls = new_step, new_calls
+        step, periods, phases = new_step, new_periods, new_phases
     assert trained
     assert int(agent.num_updates.numpy()) == expected_updates > 5
     # target copied at the last multiple of target_update_interval: differs from its initial weights
@@ -183,7 +184,7 @@ def test_training_follows_the_host_loop_schedule_and_changes_the_weights():
 def test_same_seed_same_run_and_another_seed_differs():
     def run(seed):
         compiled = make_compiled(seed=seed, learning_starts=20, train_freq=4, gradient_steps=2)
-        step, calls, metrics, _, stats = compiled.run(0, 0, 30)
+        step, _, _, metrics, _, stats = compiled.run(0, 0, 0, 30)
         return step, metrics, stats, compiled.buffer.numpy(), weights(compiled.agent.q_network)
 
     a, b, c = run(5), run(5), run(6)

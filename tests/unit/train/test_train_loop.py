@@ -131,9 +131,9 @@ def test_checkpoint_manager_ignores_torn_and_keeps_newest(tmp_path):
 
 
 def test_new_run_directories_never_collide(tmp_path):
-    from tfrl.train.run import _new_run_dir
+    from tfrl.runs.record import new_run_dir
 
-    made = {_new_run_dir(tmp_path, "dqn", "CartPole-v1") for _ in range(5)}
+    made = {new_run_dir(tmp_path, "dqn", "CartPole-v1") for _ in range(5)}
     assert len(made) == 5 and all(p.is_dir() for p in made)
 
 
@@ -142,7 +142,7 @@ def test_frame_stacks_go_into_the_frame_once_buffer():
 
     from tfrl.data import FrameStackReplayBuffer
     from tfrl.specs import ArraySpec, BoundedArraySpec
-    from tfrl.train.off_policy import make_replay_buffer
+    from tfrl.train.loops.host_off_policy import make_replay_buffer
 
     config = DQNConfig(buffer_size=1000, batch_size=32)
     action = BoundedArraySpec((), np.int64, 0, 3)

@@ -1,20 +1,22 @@
 """The off-policy host loop: collect with an exploring policy into a replay buffer, train on a schedule.
 
-Per vector step the loop makes one compiled policy call and ``env.step``; every ``train_freq``
-environment steps (counted over all environments) it draws ``gradient_steps`` batches from the
-buffer at once and makes one compiled training call that runs them all. Evaluation, logging and
-checkpoints happen between steps (``LoopContext``), on schedules measured in environment steps.
+Per vector step the loop makes one compiled policy call and ``env.step``; when a training phase is due
+(``tfrl.schedules.periods_due``: every ``train_freq`` environment steps, counted over all environments,
+once ``learning_starts`` have passed) it draws ``gradient_steps`` batches per period from the buffer at
+once and makes one compiled training call that runs them all. Evaluation, logging and checkpoints happen
+between steps (``LoopContext``), on schedules measured in environment steps.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from tfrl import schedules
 from tfrl.data import FrameStackReplayBuffer, UniformReplayBuffer
 from tfrl.policies import RandomPolicy
-from tfrl.train.loop import LoopContext, LoopState
+from tfrl.train.loops.context import LoopContext, LoopState
 
-__all__ = ["make_replay_buffer", "run_off_policy"]
+__all__ = ["make_replay_buffer", "run_host_off_policy"]
 
 
 def make_replay_buffer(config, env, seed: int) -> UniformReplayBuffer | FrameStackReplayBuffer:
@@ -32,23 +34,17 @@ def make_replay_buffer(config, env, seed: int) -> UniformReplayBuffer | FrameSta
     )
 
 
-def run_off_policy(agent, config, run, env, context_factory, state: LoopState,
-                   buffer: UniformReplayBuffer | None = None) -> LoopState:
-    """Train ``agent`` on ``env`` from ``state.step`` to ``run.total_steps`` (see module docstring).
-
-    ``config`` is the agent's config (its schedule fields), ``run`` the ``RunConfig``;
-    ``context_factory(replay)`` builds the ``LoopContext`` that evaluates, logs and checkpoints.
-    """
-    buffer = buffer if buffer is not None else make_replay_buffer(config, env, run.seed)
+def run_host_off_policy(context: LoopContext) -> LoopState:
+    """Train ``context.agent`` on ``context.env`` from ``context.state.step`` to ``total_steps`` (see module docstring)."""
+    agent, run, env, buffer, state = context.agent, context.run, context.env, context.replay, context.state
+    config = agent.config
     random_policy = RandomPolicy(env.action_spec(), seed=run.seed + 7 + state.step)
-    context: LoopContext = context_factory(buffer)
     resumed = context.resume_vars
     if resumed:  # continue the episodes that were running when the checkpoint was written
         time_step = resumed["time_step"]
         random_policy.rng.bit_generator.state = resumed["random_rng"]
     else:
         time_step = env.reset(seed=run.seed + state.step)
-    context.loop_vars = lambda: {"time_step": time_step, "random_rng": random_policy.rng.bit_generator.state}
     train_metrics: dict[str, float] = {}
     with context:
         while state.step < run.total_steps:
@@ -64,17 +60,16 @@ def run_off_policy(agent, config, run, env, context_factory, state: LoopState,
             time_step = next_time_step
             context.record_episodes(env.pop_finished())
 
-            if state.step >= config.learning_starts:
-                due = state.step // config.train_freq - state.train_calls
-                if state.train_calls == 0 and due > 0:
-                    due = 1
-                if due > 0:
-                    batch = buffer.sample(config.batch_size, num_batches=due * config.gradient_steps)
-                    train_metrics = agent.train(batch)
-                    context.check_metrics(train_metrics)
-                    state.train_calls = state.step // config.train_freq
+            due = schedules.periods_due(state.step, state.periods_done, config.learning_starts, config.train_freq)
+            if due > 0:
+                batch = buffer.sample(config.batch_size, num_batches=due * config.gradient_steps)
+                train_metrics = agent.train(batch)
+                context.check_metrics(train_metrics)
+                state.periods_done = state.step // config.train_freq
+                state.train_phases += 1
 
             step = state.step
-            if context.after_steps(before, lambda: {**train_metrics, "charts/epsilon": agent.policy.epsilon(step)}):
+            resumable = {"time_step": time_step, "random_rng": random_policy.rng.bit_generator.state}
+            if context.after_steps(before, lambda: {**train_metrics, "charts/epsilon": agent.epsilon(step)}, resumable):
                 break
     return state

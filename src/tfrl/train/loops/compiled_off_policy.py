@@ -1,16 +1,14 @@
 """The compiled off-policy loop: TF-native environments, an in-graph replay buffer and DQN in one ``tf.function``.
 
-The "Anakin" layout (see ``tfrl.train.compiled``) for DQN: one call from Python runs many vector steps
+The "Anakin" layout (see ``tfrl.train.loops.compiled_on_policy``) for DQN: one call from Python runs many vector steps
 of ``N`` native environments (a graph; the training phases inside it are compiled with XLA). Each vector step acts epsilon-greedily in the graph, stores the
 transitions in ``GraphReplayBuffer`` (ring storage held in ``tf.Variable``s), and, on the host
 loop's schedule, runs gradient steps on uniformly sampled batches. The host only logs, evaluates and
 checkpoints between calls.
 
-The schedule is the host loop's (``tfrl.train.off_policy``), step for step: uniform random actions
-while fewer than ``learning_starts`` environment steps were taken, epsilon decaying linearly from the
-start over ``exploration_fraction * total_steps`` steps, and, once ``learning_starts`` is reached,
-``gradient_steps`` gradient steps for every ``train_freq`` environment steps (summed over the
-environments; the first training phase runs once however many phases are due). A gradient step is
+The schedule is the host loop's (``tfrl.train.loops.host_off_policy``), step for step, from the same
+functions: uniform random actions while fewer than ``learning_starts`` environment steps were taken,
+then the agent's ``epsilon(step)``, and the training phases of ``tfrl.schedules.periods_due``. A gradient step is
 ``DQNAgent.gradient_step``, the function the host loop's compiled ``train`` runs, and it updates the
 target network every ``target_update_interval`` gradient steps. Environment steps count transitions:
 the auto-reset step after a LAST step is neither counted nor stored.
@@ -29,12 +27,13 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfrl import schedules
 from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, BoundedArraySpec, StepType
-from tfrl.train.compiled import Carry
-from tfrl.train.loop import LoopContext, LoopState
+from tfrl.train.loops.compiled_on_policy import Carry, track_episodes
+from tfrl.train.loops.context import LoopContext, LoopState
 
-__all__ = ["GraphReplayBuffer", "CompiledDQN", "run_compiled_off_policy"]
+__all__ = ["GraphReplayBuffer", "CompiledOffPolicy", "run_compiled_off_policy"]
 
 _SEED_STRIDE = 1_000_003
 _COIN, _RANDOM_ACTION, _REPLAY = 1, 2, 3
@@ -113,26 +112,23 @@ class GraphReplayBuffer:
         return {name: var.numpy()[:size] for name, var in zip(names, self.fields)}
 
 
-class CompiledDQN:
+class CompiledOffPolicy:
     """Runs DQN on a native environment: collection, replay and gradient steps in one compiled call.
 
     ``jit_compile`` applies to the training phase (the ``gradient_steps`` batches sampled and learned
     from after a vector step), a nested ``tf.function``; the collection loop around it is a graph.
     """
 
-    def __init__(self, agent, env, num_envs: int, seed: int, total_steps: int, jit_compile: bool = True):
+    def __init__(self, agent, env, num_envs: int, seed: int, jit_compile: bool = True):
         config = agent.config
         if config.n_step != 1:
             raise ConfigError(f"the compiled loop (backend 'tf') supports 1-step targets only (n_step=1), "
                               f"got n_step={config.n_step}; use backend 'sync' for n-step DQN")
         self.agent, self.env, self.num_envs, self.seed = agent, env, int(num_envs), int(seed)
-        self.total_steps = int(total_steps)
         action_spec = agent.action_spec
         self.buffer = GraphReplayBuffer(config.buffer_size, agent.observation_spec, action_spec, num_envs)
         act_dtype = tf.as_dtype(action_spec.dtype)
         low, high = int(action_spec.minimum), int(action_spec.maximum)
-        schedule = agent.policy.epsilon
-        eps_start, eps_end, eps_duration = float(schedule.start), float(schedule.end), int(schedule.duration)
         learning_starts, train_freq = int(config.learning_starts), int(config.train_freq)
         gradient_steps, batch_size, gamma = int(config.gradient_steps), int(config.batch_size), float(config.gamma)
         seed_t = tf.constant(self.seed, tf.int64)
@@ -141,18 +137,12 @@ class CompiledDQN:
         def key(counter, stream):
             return tf.stack([seed_t * _SEED_STRIDE + stream, counter])
 
-        def epsilon(step):
-            if eps_duration == 0:
-                return tf.constant(eps_end, tf.float32)
-            frac = tf.minimum(tf.cast(step, tf.float32) / eps_duration, 1.0)
-            return eps_start + frac * (eps_end - eps_start)
-
         def act(observation, step, counter):
             q_values = agent.q_network(observation, training=False)
             greedy = tf.cast(tf.argmax(q_values, axis=-1), act_dtype) + tf.cast(low, act_dtype)
             random_action = tf.random.stateless_uniform([n], key(counter, _RANDOM_ACTION), minval=low,
                                                         maxval=high + 1, dtype=tf.int64)
-            eps = tf.where(step < learning_starts, 1.0, epsilon(step))
+            eps = tf.where(step < learning_starts, 1.0, agent.epsilon(step))
             explore = tf.random.stateless_uniform([n], key(counter, _COIN)) < eps
             return tf.where(explore, tf.cast(random_action, act_dtype), greedy)
 
@@ -165,13 +155,13 @@ class CompiledDQN:
 
         train_phase = tf.function(train_phase, jit_compile=jit_compile)
 
-        def run(carry: Carry, step, train_calls, vector_steps):
+        def run(carry: Carry, step, periods_done, phases, vector_steps):
             f32 = tf.float32
             env_state, time_step = carry.env_state, carry.time_step
             ep_return, ep_length, counter = carry.episode_return, carry.episode_length, carry.counter
             metric_sum = tf.zeros([3], f32)
             updates = tf.constant(0, tf.int64)
-            finished_return, finished_length, finished = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+            finished = tf.zeros([3], f32)
             for _ in tf.range(vector_steps):
                 observation = time_step.observation
                 action = act(observation, step, counter)
@@ -181,27 +171,23 @@ class CompiledDQN:
                 step += buffer.add(observation, action, next_step.reward, next_step.discount,
                                    next_step.observation, valid)
                 last = tf.equal(next_step.step_type, int(StepType.LAST))
-                ep_return = tf.where(valid, ep_return + next_step.reward, 0.0)
-                ep_length = tf.where(valid, ep_length + 1.0, 0.0)
-                finished_return += tf.reduce_sum(tf.where(last, ep_return, 0.0))
-                finished_length += tf.reduce_sum(tf.where(last, ep_length, 0.0))
-                finished += tf.reduce_sum(tf.cast(last, f32))
+                ep_return, ep_length, finished = track_episodes(valid, last, next_step.reward, ep_return, ep_length,
+                                                                finished)
                 time_step = next_step
 
-                # The host loop's schedule (tfrl.train.off_policy.run_off_policy), phase for phase.
-                phases = step // train_freq - train_calls
-                phases = tf.where(tf.logical_and(train_calls == 0, phases > 0), tf.constant(1, tf.int64), phases)
-                train_now = tf.logical_and(step >= learning_starts, phases > 0)
-                num_steps = tf.where(train_now, phases * gradient_steps, tf.zeros_like(phases))
-                if num_steps > 0:
+                # The host loop's schedule (tfrl.train.loops.host_off_policy), phase for phase.
+                due = schedules.periods_due(step, periods_done, learning_starts, train_freq)
+                if due > 0:
+                    num_steps = due * gradient_steps
                     metric_sum += train_phase(num_steps, counter)
                     counter += num_steps
                     updates += num_steps
-                train_calls = tf.where(train_now, step // train_freq, train_calls)
+                    periods_done = step // train_freq
+                    phases += 1
             carry = Carry(env_state, time_step, ep_return, ep_length, counter)
             metrics = metric_sum / tf.cast(tf.maximum(updates, 1), f32)
-            stats = tf.stack([finished_return, finished_length, finished])
-            return carry, step, train_calls, metrics, updates, stats
+            stats = tf.concat([finished, [agent.epsilon(step)]], 0)
+            return carry, step, periods_done, phases, metrics, updates, stats
 
         # XLA compiles the training phase only. The collection loop runs as a TensorFlow graph: XLA on
         # the CPU runs the native environments' many small elementwise ops about 10x slower than the
@@ -215,38 +201,35 @@ class CompiledDQN:
         """Vector steps that take about ``steps`` environment steps (at least one)."""
         return max(1, math.ceil(steps / self.num_envs))
 
-    def run(self, step: int, train_calls: int, vector_steps: int):
+    def run(self, step: int, periods_done: int, phases: int, vector_steps: int):
         """Run ``vector_steps`` steps of all environments from environment step ``step``.
 
-        Returns ``(step, train_calls, metrics, updates, stats)``: the new counters, the mean loss,
-        max-Q and gradient norm of the call's ``updates`` gradient steps (None if there were none) and
-        ``[finished-episode return sum, length sum, finished episodes]``.
+        Returns ``(step, periods_done, phases, metrics, updates, stats)``: the new counters (``LoopState``'s),
+        the mean loss, max-Q and gradient norm of the call's ``updates`` gradient steps (None if there were
+        none) and ``[finished-episode return sum, length sum, finished episodes, epsilon at the last step]``.
         """
-        self.carry, new_step, calls, metrics, updates, stats = self._run(
-            self.carry, tf.constant(step, tf.int64), tf.constant(train_calls, tf.int64),
-            tf.constant(vector_steps, tf.int32))
+        self.carry, new_step, periods, new_phases, metrics, updates, stats = self._run(
+            self.carry, tf.constant(step, tf.int64), tf.constant(periods_done, tf.int64),
+            tf.constant(phases, tf.int64), tf.constant(vector_steps, tf.int32))
         updates = int(updates.numpy())
         out = None
         if updates > 0:
             loss, q_mean, grad_norm = (float(v) for v in metrics.numpy())
             out = {"losses/td_loss": loss, "losses/q_values": q_mean, "losses/grad_norm": grad_norm}
-        return int(new_step.numpy()), int(calls.numpy()), out, updates, stats.numpy()
+        return int(new_step.numpy()), int(periods.numpy()), int(new_phases.numpy()), out, updates, stats.numpy()
 
 
-def run_compiled_off_policy(agent, config, run, env, context_factory, state: LoopState,
-                            jit_compile: bool = True) -> LoopState:
-    """Train a DQN ``agent`` on the native ``env`` from ``state.step`` to ``run.total_steps``.
+def run_compiled_off_policy(context: LoopContext) -> LoopState:
+    """Train ``context.agent`` (DQN) on the TF-native twin of ``context.env`` to ``total_steps``.
 
     Each compiled call runs up to the next multiple of ``log_every`` environment steps (of
-    ``eval_every`` if smaller, so that no evaluation is skipped); the host logs, evaluates (on the Gymnasium twin) and
-    checkpoints between calls as the host loops do. The replay buffer is in the graph and is not
-    saved with checkpoints.
+    ``eval_every`` if smaller, so that no evaluation is skipped); the host logs, evaluates (on the
+    Gymnasium twin) and checkpoints between calls as the host loops do. The replay buffer is in the
+    graph and is not saved with checkpoints.
     """
-    if not hasattr(agent, "gradient_step"):
-        raise ConfigError("the compiled off-policy loop (backend 'tf') trains dqn; use the host loop "
-                          f"(backend 'sync') for {type(agent).__name__}")
-    compiled = CompiledDQN(agent, env, run.num_envs, run.seed + state.step, run.total_steps, jit_compile)
-    context: LoopContext = context_factory()
+    agent, run, state = context.agent, context.run, context.state
+    compiled = CompiledOffPolicy(agent, context.native, run.num_envs, run.seed + state.step,
+                                 jit_compile=agent.config.xla)
     interval = min(run.log_every, run.eval_every) if run.eval_every > 0 else run.log_every
     metrics: dict[str, float] = {}
     with context:
@@ -255,14 +238,14 @@ def run_compiled_off_policy(agent, config, run, env, context_factory, state: Loo
             # fall a few steps short, and the next one is short.
             goal = min((state.step // interval + 1) * interval, run.total_steps)
             before = state.step
-            state.step, state.train_calls, new_metrics, _, stats = compiled.run(
-                state.step, state.train_calls, compiled.vector_steps_for(goal - state.step))
+            state.step, state.periods_done, state.train_phases, new_metrics, _, stats = compiled.run(
+                state.step, state.periods_done, state.train_phases, compiled.vector_steps_for(goal - state.step))
             if new_metrics is not None:
                 metrics = new_metrics
                 context.check_metrics(metrics)
             if stats[2] > 0:
                 context.record_summary(float(stats[0]), float(stats[1]), int(stats[2]))
-            step = state.step
-            if context.after_steps(before, lambda: {**metrics, "charts/epsilon": agent.policy.epsilon(step)}):
+            epsilon = float(stats[3])
+            if context.after_steps(before, lambda: {**metrics, "charts/epsilon": epsilon}):
                 break
     return state

@@ -20,9 +20,9 @@ from typing import NamedTuple
 import numpy as np
 
 from tfrl.data.rollout import RolloutBuffer
-from tfrl.train.loop import LoopContext, LoopState
+from tfrl.train.loops.context import LoopContext, LoopState
 
-__all__ = ["EpisodeBatch", "run_on_policy"]
+__all__ = ["EpisodeBatch", "run_host_on_policy"]
 
 
 class EpisodeBatch(NamedTuple):
@@ -79,12 +79,10 @@ class _EpisodeCollector:
         return time_step, done
 
 
-def run_on_policy(agent, config, run, env, context_factory, state: LoopState) -> LoopState:
-    """Train ``agent`` on ``env`` from ``state.step`` to ``run.total_steps`` (see module docstring).
-
-    ``config`` is the agent's config; ``context_factory()`` builds the ``LoopContext``.
-    """
-    context: LoopContext = context_factory()
+def run_host_on_policy(context: LoopContext) -> LoopState:
+    """Train ``context.agent`` on ``context.env`` from ``context.state.step`` to ``total_steps`` (see module docstring)."""
+    agent, run, env, state = context.agent, context.run, context.env, context.state
+    config = agent.config
     by_episodes = getattr(config, "episodes_per_update", None) is not None
     if by_episodes:
         collector = _EpisodeCollector(env.num_envs)
@@ -97,7 +95,6 @@ def run_on_policy(agent, config, run, env, context_factory, state: LoopState) ->
             collector.running = resumed["running"]
     else:
         time_step = env.reset(seed=run.seed + state.step)
-    context.loop_vars = lambda: {"time_step": time_step, **({"running": collector.running} if by_episodes else {})}
     train_metrics: dict[str, float] = {}
     with context:
         while state.step < run.total_steps:
@@ -110,7 +107,8 @@ def run_on_policy(agent, config, run, env, context_factory, state: LoopState) ->
             # progress of the run when this batch's collection began: the first update uses the full rate
             train_metrics = agent.train(batch, progress=min(before / run.total_steps, 1.0))
             context.check_metrics(train_metrics)
-            state.train_calls += 1
-            if context.after_steps(before, lambda: dict(train_metrics)):
+            state.train_phases += 1
+            resumable = {"time_step": time_step, **({"running": collector.running} if by_episodes else {})}
+            if context.after_steps(before, lambda: dict(train_metrics), resumable):
                 break
     return state

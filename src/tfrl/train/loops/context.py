@@ -1,9 +1,12 @@
-"""What every training loop shares: counters, evaluation, logging, progress and checkpoints.
+"""What every training loop receives: the built agent, environment and buffer, the counters, and
+evaluation, logging, progress and checkpoints.
 
-A loop (off-policy, on-policy) collects and trains; after each batch of environment steps it
-calls ``LoopContext.after_steps``, which evaluates, logs and checkpoints whenever the step
-counter crosses a multiple of ``eval_every``, ``log_every`` or ``checkpoint_every``, and says
-whether training should stop (the target return was reached and ``stop_at_target`` is set).
+The session builds one ``LoopContext`` and hands it to a loop; the loop collects and trains, and after
+each batch of environment steps calls ``LoopContext.after_steps``, which evaluates, logs and
+checkpoints whenever the step counter crosses a multiple of ``eval_every``, ``log_every`` or
+``checkpoint_every``, and says whether training should stop (the target return was reached with
+``stop_at_target``, ``max_minutes`` have passed, or a SIGINT or SIGTERM arrived). Used as a context
+manager, it takes the final checkpoint when the loop ends without an error.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 from tfrl.logging import MetricsLogger, Progress, memory_mb
 from tfrl.train.checkpoint import CheckpointManager
 from tfrl.train.driver import EvalResult, evaluate_policy
-from tfrl.train.guards import check_finite_metrics, check_finite_time_step, stop_requested
+from tfrl.train.guards import StopSignals, check_finite_metrics, check_finite_time_step
 
 __all__ = ["LoopState", "LoopContext", "loop_state_from_dict"]
 
@@ -33,8 +36,11 @@ class LoopState:
     """Environment transitions taken (summed over environments)."""
     episodes: int = 0
     """Training episodes finished."""
-    train_calls: int = 0
-    """Training phases run."""
+    train_phases: int = 0
+    """Training phases run: calls of the agent's update (one per rollout; off-policy, one per phase of
+    ``gradient_steps`` x periods gradient steps), counted alike by the host and the compiled loops."""
+    periods_done: int = 0
+    """Off-policy only: ``train_freq`` periods of environment steps trained for (``tfrl.schedules.periods_due``)."""
     wall_time: float = 0.0
     """Seconds of training before this session (resume keeps counting)."""
     best_eval: float = float("-inf")
@@ -51,7 +57,8 @@ class LoopState:
         return {
             "step": self.step,
             "episodes": self.episodes,
-            "train_calls": self.train_calls,
+            "train_phases": self.train_phases,
+            "periods_done": self.periods_done,
             "wall_time": self.wall_time,
             "best_eval": self.best_eval if np.isfinite(self.best_eval) else None,
             "first_solved_step": self.first_solved_step,
@@ -66,7 +73,8 @@ def loop_state_from_dict(data: dict) -> LoopState:
     return LoopState(
         step=int(data["step"]),
         episodes=int(data.get("episodes", 0)),
-        train_calls=int(data.get("train_calls", 0)),
+        train_phases=int(data.get("train_phases", 0)),
+        periods_done=int(data.get("periods_done", 0)),
         wall_time=float(data.get("wall_time", 0.0)),
         best_eval=float("-inf") if best is None else float(best),
         first_solved_step=data.get("first_solved_step"),
@@ -80,39 +88,40 @@ def _crossed(before: int, after: int, every: int) -> bool:
 
 
 class LoopContext:
-    """Evaluation, logging, progress and checkpoints on the step schedule of a ``RunConfig``.
+    """A loop's whole world: what it trains and on what, and the schedule of evaluations, logs and checkpoints.
 
-    ``agent`` provides ``greedy_policy``, ``checkpoint_items()`` and ``host_state()``;
-    ``replay`` (optional) is saved with checkpoints when ``run.save_replay``.
-    ``extra_state()`` adds loop-specific JSON to each checkpoint.
-    ``env`` is the training environment: its running episodes (``env.get_state()``) are saved with
-    each checkpoint together with what the loop returns from ``loop_vars()`` (its current time step
-    and random generators), and a resumed session hands them back to the loop as ``resume_vars``.
-    ``game_scores()`` (Atari) returns the raw scores of the whole games finished since its last call;
-    their mean is logged as ``charts/game_score``, since training episodes there end on a life loss.
+    ``agent`` provides ``eval_policy``, ``checkpoint_items()`` and ``host_state()``; ``env`` is the training
+    environment (for backend 'tf', the host adapter of the TF-native environment, whose ``native`` the
+    compiled loops step); ``replay`` (off-policy host loop) is saved with checkpoints when
+    ``run.save_replay``; ``state`` holds the counters. ``resume_vars`` is what the loop gave
+    ``after_steps`` as ``resumable`` at the checkpoint a resumed run starts from (its current time step and
+    random generators), saved with the environment's running episodes (``env.get_state()``).
+    ``extra_state()`` adds JSON to each checkpoint (the observation normalizer's statistics). Whole-game
+    scores (``env.pop_game_records()``, Atari) are logged as ``charts/game_score``, since training
+    episodes there end on a life loss. ``stop`` is the session's ``StopSignals``.
     """
 
     def __init__(
         self,
         agent,
         run,
-        make_eval_env: Callable[[], Any],
+        env,
+        state: LoopState,
+        *,
         logger: MetricsLogger,
         checkpoints: CheckpointManager,
-        state: LoopState,
+        make_eval_env: Callable[[], Any],
+        stop: StopSignals,
         on_eval: Callable[[int, EvalResult], None] | None = None,
         progress_desc: str = "train",
         replay=None,
         extra_state: Callable[[], dict] | None = None,
-        game_scores: Callable[[], list[float]] | None = None,
-        env=None,
         resume_vars: dict[str, Any] | None = None,
     ):
-        self.agent, self.run, self.logger, self.checkpoints, self.state = agent, run, logger, checkpoints, state
-        self.make_eval_env, self.on_eval, self.replay, self.extra_state = make_eval_env, on_eval, replay, extra_state
-        self.game_scores = game_scores
-        self.env, self.resume_vars = env, resume_vars
-        self.loop_vars: Callable[[], dict[str, Any]] | None = None
+        self.agent, self.run, self.env, self.state = agent, run, env, state
+        self.logger, self.checkpoints, self.make_eval_env, self.stop = logger, checkpoints, make_eval_env, stop
+        self.on_eval, self.replay, self.extra_state, self.resume_vars = on_eval, replay, extra_state, resume_vars
+        self._resumable: dict[str, Any] | None = None
         self._warned_loop_state = False
         self.eval_env = None
         self._start = time.perf_counter() - state.wall_time
@@ -121,6 +130,14 @@ class LoopContext:
         self._last_log = (time.perf_counter(), state.step)
         self._latest_eval = float("nan")
         self.progress = Progress(run.total_steps, initial=state.step, desc=progress_desc)
+
+    @property
+    def native(self):
+        """The TF-native environment (pure functions) under ``env`` that the compiled loops step (backend 'tf')."""
+        env = self.env
+        while not hasattr(env, "native"):
+            env = env.environment
+        return env.native
 
     def elapsed(self) -> float:
         """Seconds of training, including earlier sessions of a resumed run."""
@@ -142,11 +159,11 @@ class LoopContext:
         self._lengths.extend([length_sum / count] * count)
 
     def evaluate(self) -> EvalResult:
-        """Play ``eval_episodes`` greedy episodes, log them and update the best and solved marks."""
+        """Play ``eval_episodes`` episodes of the evaluation policy, log them and update the best and solved marks."""
         state, run = self.state, self.run
         if self.eval_env is None:
             self.eval_env = self.make_eval_env()
-        result = evaluate_policy(self.eval_env, self.agent.greedy_policy, run.eval_episodes, seed=run.seed + 100_003)
+        result = evaluate_policy(self.eval_env, self.agent.eval_policy, run.eval_episodes, seed=run.seed + 100_003)
         now = self.elapsed()
         state.evaluations.append((state.step, now, result.mean, result.std))
         state.best_eval = max(state.best_eval, result.mean)
@@ -172,10 +189,9 @@ class LoopContext:
             row["charts/episode_return"] = float(np.mean(self._returns))
             row["charts/episode_length"] = float(np.mean(self._lengths))
             self._returns, self._lengths = [], []
-        if self.game_scores is not None:
-            scores = self.game_scores()
-            if scores:
-                row["charts/game_score"] = float(np.mean(scores))
+        games = self.env.pop_game_records()
+        if games:
+            row["charts/game_score"] = float(np.mean([game.game_return for game in games]))
         self.logger.log(state.step, row)
         self._last_log = (now, state.step)
         postfix = {"ret": row.get("charts/episode_return", float("nan")), "eval": self._latest_eval}
@@ -183,10 +199,16 @@ class LoopContext:
             postfix["eps"] = row["charts/epsilon"]
         self.progress.update(state.step, **postfix)
 
-    def after_steps(self, before: int, scalars: Callable[[], dict[str, float]]) -> bool:
+    def after_steps(self, before: int, scalars: Callable[[], dict[str, float]],
+                    resumable: dict[str, Any] | None = None) -> bool:
         """Log, evaluate and checkpoint if the step counter crossed their intervals; True means stop
-        (the target return was reached with ``stop_at_target``, or ``max_minutes`` have passed)."""
+        (the target return was reached with ``stop_at_target``, ``max_minutes`` have passed, or a signal).
+
+        ``scalars()`` gives the training metrics of a log row. ``resumable`` is what the loop needs to
+        continue its running episodes after a resume (``resume_vars``); the checkpoints save it.
+        """
         state, run = self.state, self.run
+        self._resumable = resumable
         if _crossed(before, state.step, run.log_every) or state.step >= run.total_steps:
             self.log(scalars())
         else:
@@ -195,9 +217,9 @@ class LoopContext:
         if _crossed(before, state.step, run.eval_every):
             result = self.evaluate()
             stop = bool(run.stop_at_target and run.target_return is not None and result.mean >= run.target_return)
-        if stop_requested() is not None:  # SIGINT or SIGTERM: finish this step, checkpoint, return
+        if self.stop.name is not None:  # SIGINT or SIGTERM: finish this step, checkpoint, return
             stop = True
-        max_minutes = getattr(run, "max_minutes", None)
+        max_minutes = run.max_minutes
         if max_minutes is not None and self.elapsed() >= 60.0 * max_minutes:
             stop = True
         if _crossed(before, state.step, run.checkpoint_every) and not stop:
@@ -213,13 +235,13 @@ class LoopContext:
         check_finite_time_step(time_step, self.state.step, self.checkpoints.latest())
 
     def _loop_state(self) -> bytes | None:
-        if self.env is None or self.loop_vars is None:
+        if self._resumable is None:
             return None
         env_state = self.env.get_state()
         if env_state is None:
             return None
         try:
-            return pickle.dumps({"env": env_state, **self.loop_vars()}, protocol=pickle.HIGHEST_PROTOCOL)
+            return pickle.dumps({"env": env_state, **self._resumable}, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an environment that cannot be pickled: resume starts new episodes
             if not self._warned_loop_state:
                 self._warned_loop_state = True

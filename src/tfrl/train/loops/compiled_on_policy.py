@@ -1,4 +1,4 @@
-"""The compiled on-policy loop: TF-native environments, rollouts and PPO (or A2C) updates in one ``tf.function``.
+"""The compiled on-policy loop: TF-native environments, rollouts and on-policy updates (PPO, A2C) in one ``tf.function``.
 
 The "Anakin" layout of DeepMind's Podracer paper, which PureJaxRL made popular in JAX: the
 environments are TensorFlow functions (``tfrl.envs.native``), so a whole training iteration
@@ -6,7 +6,8 @@ environments are TensorFlow functions (``tfrl.envs.native``), so a whole trainin
 GAE, and every epoch and minibatch of the update) is graph code, and one call from Python runs
 ``iterations`` such iterations. The host only logs, evaluates and checkpoints between calls.
 
-The update is ``PPOAgent.update``, the same function the host loop's compiled ``train`` runs.
+The update is the agent's ``update`` (``PPOAgent.update``, ``A2CAgent.update``), the same function the
+host loop's compiled ``train`` runs, at the learning rate of the agent's ``learning_rate_at(progress)``.
 Sampling noise and minibatch shuffles come from stateless random ops keyed by the run's seed and a
 counter carried between calls, so a seed fixes the run.
 """
@@ -21,11 +22,10 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from tfrl import distributions
-from tfrl.errors import ConfigError
 from tfrl.specs import StepType
-from tfrl.train.loop import LoopContext, LoopState
+from tfrl.train.loops.context import LoopContext, LoopState
 
-__all__ = ["Carry", "CompiledPPO", "build_iteration", "run_compiled_on_policy", "run_compiled_seeds"]
+__all__ = ["Carry", "CompiledOnPolicy", "build_iteration", "track_episodes", "run_compiled_on_policy", "run_compiled_seeds"]
 
 
 class Carry(NamedTuple):
@@ -38,17 +38,29 @@ class Carry(NamedTuple):
     counter: tf.Tensor
 
 
+def track_episodes(valid, last, reward, episode_return, episode_length, finished):
+    """The running episode returns and lengths after one vector step, and ``finished`` (``[return sum,
+    length sum, count]`` of the episodes ended so far) plus the episodes that ended at this step.
+
+    ``valid`` marks the environments whose step was a real transition (not an auto-reset step), ``last``
+    those whose episode ended at it.
+    """
+    episode_return = tf.where(valid, episode_return + reward, 0.0)
+    episode_length = tf.where(valid, episode_length + 1.0, 0.0)
+    ended = tf.stack([tf.reduce_sum(tf.where(last, episode_return, 0.0)),
+                      tf.reduce_sum(tf.where(last, episode_length, 0.0)),
+                      tf.reduce_sum(tf.cast(last, tf.float32))])
+    return episode_return, episode_length, finished + ended
+
+
 def build_iteration(agent, env, num_envs: int, seed: int, total_steps: int):
-    """One PPO training iteration on a native environment, as a graph function, and its first carry.
+    """One on-policy training iteration on a native environment, as a graph function, and its first carry.
 
     Returns ``(one_iteration, carry)`` where ``one_iteration(carry, steps_done) -> (carry, metrics,
     stats)``: ``metrics`` are ``agent.METRICS`` and ``stats`` is ``[env steps, finished-episode return
     sum, finished-episode length sum, finished episodes]``.
     """
     config = agent.config
-    if getattr(config, "normalize_observations", False) or getattr(config, "normalize_rewards", False):
-        raise ConfigError("the compiled loop (backend 'tf') does not normalize observations or rewards yet; "
-                          "set normalize_observations=false and normalize_rewards=false")
     core = agent.core
     discrete = core.discrete
     noise_shape = [num_envs, core.num_actions] if discrete else [num_envs, *core.action_spec.shape]
@@ -56,7 +68,6 @@ def build_iteration(agent, env, num_envs: int, seed: int, total_steps: int):
     high = None if discrete else tf.constant(core.action_spec.maximum, tf.float32)
     num_steps, epochs = config.num_steps, getattr(config, "update_epochs", 1)  # A2C: one pass, no shuffling
     size = config.num_steps * num_envs
-    lr0 = float(config.learning_rate)
     seed_t = tf.constant(int(seed), tf.int64)
 
     def key(counter, stream):
@@ -71,7 +82,7 @@ def build_iteration(agent, env, num_envs: int, seed: int, total_steps: int):
         value_ta = tf.TensorArray(f32, size=num_steps + 1)
         env_state, time_step = carry.env_state, carry.time_step
         ep_return, ep_length, counter = carry.episode_return, carry.episode_length, carry.counter
-        finished_return, finished_length, finished = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+        finished = tf.zeros([3])
         for t in tf.range(num_steps):
             observation = tf.cast(time_step.observation, f32)
             outputs = core.model(observation, training=False)
@@ -95,11 +106,8 @@ def build_iteration(agent, env, num_envs: int, seed: int, total_steps: int):
             valid_ta = valid_ta.write(t, tf.cast(valid, f32))
             logp_ta = logp_ta.write(t, log_prob)
             value_ta = value_ta.write(t, outputs["value"])
-            ep_return = tf.where(valid, ep_return + next_step.reward, 0.0)
-            ep_length = tf.where(valid, ep_length + 1.0, 0.0)
-            finished_return += tf.reduce_sum(tf.where(last, ep_return, 0.0))
-            finished_length += tf.reduce_sum(tf.where(last, ep_length, 0.0))
-            finished += tf.reduce_sum(tf.cast(last, f32))
+            ep_return, ep_length, finished = track_episodes(valid, last, next_step.reward, ep_return, ep_length,
+                                                            finished)
             time_step = next_step
             counter += 1
         final_observation = tf.cast(time_step.observation, f32)
@@ -107,14 +115,12 @@ def build_iteration(agent, env, num_envs: int, seed: int, total_steps: int):
         value_ta = value_ta.write(num_steps, core.model(final_observation, training=False)["value"])
         valid_all = valid_ta.stack()
         permutations = tf.argsort(tf.random.stateless_uniform([epochs, size], key(counter, 3)), axis=-1)
-        if config.anneal_lr:
-            progress = tf.cast(steps_done, f32) / float(total_steps)
-            agent.optimizer.learning_rate.assign(lr0 * tf.maximum(1.0 - progress, 0.0))
+        agent.optimizer.learning_rate.assign(agent.learning_rate_at(tf.cast(steps_done, f32) / float(total_steps)))
         metrics = agent.update(obs_ta.stack(), act_ta.stack(), reward_ta.stack(), discount_ta.stack(),
                                last_ta.stack(), valid_all, logp_ta.stack(), value_ta.stack(),
                                tf.cast(permutations, tf.int32))
         carry = Carry(env_state, time_step, ep_return, ep_length, counter + 1)
-        stats = tf.stack([tf.reduce_sum(valid_all), finished_return, finished_length, finished])
+        stats = tf.concat([[tf.reduce_sum(valid_all)], finished], 0)
         return carry, metrics, stats
 
     env_state, time_step = env.reset(int(seed), num_envs)
@@ -122,8 +128,8 @@ def build_iteration(agent, env, num_envs: int, seed: int, total_steps: int):
     return one_iteration, Carry(env_state, time_step, zeros, zeros, tf.constant(0, tf.int64))
 
 
-class CompiledPPO:
-    """Trains K independent PPO agents (K seeds) on a native environment, one compiled call for all.
+class CompiledOnPolicy:
+    """Trains K independent on-policy agents (K seeds) on a native environment, one compiled call for all.
 
     Each agent has its own network, optimizer, environments and random keys; the compiled function
     runs ``iterations`` iterations of every still-active agent (an agent that has stopped passes its
@@ -191,32 +197,28 @@ class CompiledPPO:
         return results
 
 
-def run_compiled_on_policy(agent, config, run, env, context_factory, state: LoopState,
-                           jit_compile: bool = True) -> LoopState:
-    """Train a PPO ``agent`` on the native ``env`` from ``state.step`` to ``run.total_steps``.
+def run_compiled_on_policy(context: LoopContext) -> LoopState:
+    """Train ``context.agent`` (PPO or A2C) on the TF-native twin of ``context.env`` to ``total_steps``.
 
     Each compiled call runs enough iterations to cover ``log_every`` environment steps, so the
     host logs, evaluates (on the Gymnasium twin) and checkpoints between calls exactly as the host
     loops do.
     """
-    return run_compiled_seeds([agent], run, env, [context_factory], [state], [run.seed + state.step],
-                              jit_compile=jit_compile)[0]
+    return run_compiled_seeds([context], [context.run.seed + context.state.step])[0]
 
 
-def run_compiled_seeds(agents: list, run, env, context_factories: list, states: list[LoopState],
-                       seeds: list[int], jit_compile: bool = True) -> list[LoopState]:
-    """Train K PPO agents (K seeds) together: one compiled call advances all that are still running.
+def run_compiled_seeds(contexts: list[LoopContext], seeds: list[int]) -> list[LoopState]:
+    """Train K on-policy agents (K seeds, one context each) together: one compiled call advances all that
+    are still running.
 
     Each agent keeps its own ``LoopContext`` (its own run directory, logs, evaluations and
     checkpoints), so every seed's curve is an ordinary run; an agent stops at ``total_steps`` or when
     its evaluation reaches the target with ``stop_at_target``, while the others go on.
     """
-    for agent in agents:
-        if not hasattr(agent, "update"):
-            raise ConfigError("the compiled loop (backend 'tf') trains ppo; use the host loop (backend 'sync') for "
-                              f"{type(agent).__name__}")
-    compiled = CompiledPPO(agents, env, run.num_envs, seeds, run.total_steps, jit_compile)
-    contexts: list[LoopContext] = [factory() for factory in context_factories]
+    run, agents = contexts[0].run, [context.agent for context in contexts]
+    states = [context.state for context in contexts]
+    compiled = CompiledOnPolicy(agents, contexts[0].native, run.num_envs, seeds, run.total_steps,
+                                jit_compile=agents[0].config.xla)
     per_call = compiled.iterations_for(run.log_every)
     active = [state.step < run.total_steps for state in states]
     timing: dict[str, float] = {}
@@ -227,7 +229,8 @@ def run_compiled_seeds(agents: list, run, env, context_factories: list, states: 
             remaining = min(compiled.iterations_for(run.total_steps - s.step) for s, a in zip(states, active) if a)
             started = time.perf_counter()
             # the first call runs one iteration, so its time is mostly tracing and compilation
-            results = compiled.run([s.step for s in states], 1 if not timing else min(per_call, remaining), active)
+            iterations = 1 if not timing else min(per_call, remaining)
+            results = compiled.run([s.step for s in states], iterations, active)
             if not timing:
                 timing["charts/first_call_seconds"] = time.perf_counter() - started
             for k, (metrics, stats) in enumerate(results):
@@ -236,7 +239,7 @@ def run_compiled_seeds(agents: list, run, env, context_factories: list, states: 
                 state, context = states[k], contexts[k]
                 before = state.step
                 state.step += int(stats[0])
-                state.train_calls += 1
+                state.train_phases += iterations
                 if stats[3] > 0:
                     context.record_summary(float(stats[1]), float(stats[2]), int(stats[3]))
                 context.check_metrics(metrics)

@@ -1,0 +1,165 @@
+"""The run directory's record: ``config.yaml`` (every setting, the seed, how the environment was made, the
+library versions), written when a run starts and read by resume, eval, watch and export.
+
+A run directory is data: reading one checks its shape and values and names the file when they are wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tfrl import __version__
+from tfrl.agents import Algorithm, get_algorithm
+from tfrl.config import apply_overrides, to_dict
+from tfrl.errors import ConfigError, RunDirError
+from tfrl.fileio import atomic_write_text
+from tfrl.runs.settings import RunConfig, Settings
+
+__all__ = ["env_label", "new_run_dir", "start_run_dir", "remove_if_unstarted", "load_record", "saved_configs",
+           "saved_env", "update_total_steps"]
+
+
+def env_label(env: Any) -> str:
+    """The name a run records for ``env``: the id itself, or the id or class name of an environment object."""
+    if isinstance(env, str):
+        return env
+    from tfrl.envs import env_id_of
+
+    return env_id_of(env)
+
+
+def _env_reference(env: Any) -> str | None:
+    """``module:QualName`` of a user's environment class, so that eval and resume can rebuild it."""
+    if isinstance(env, type) and "<locals>" not in env.__qualname__ and env.__module__ != "__main__":
+        return f"{env.__module__}:{env.__qualname__}"
+    return None
+
+
+def _versions() -> dict[str, str]:
+    import gymnasium
+    import keras
+    import numpy
+    import tensorflow
+
+    return {
+        "tfrl": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "gymnasium": gymnasium.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def new_run_dir(root: Path, algo: str, label: str) -> Path:
+    """Create and return a fresh ``<algo>-<env>-<time>[-n]`` directory (``mkdir`` claims it atomically)."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = root / f"{algo}-{label.replace('/', '_').replace(':', '_')}-{stamp}"
+    root.mkdir(parents=True, exist_ok=True)
+    path, n = base, 1
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+
+
+def start_run_dir(run_dir: Path, settings: Settings, env: Any, run: RunConfig | None = None) -> Path:
+    """Create ``run_dir`` (refusing one that holds a run) and write its ``config.yaml``.
+
+    ``run`` replaces the settings' ``RunConfig`` (one seed of ``train_seeds``).
+    """
+    if (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or choose another "
+                          f"--run-dir")
+    record = {
+        "algo": settings.algorithm.name,
+        "env": env_label(env),
+        "env_class": _env_reference(env),
+        "env_kind": "id" if isinstance(env, str) else ("class" if _env_reference(env) else "factory"),
+        "preset": settings.preset.name if settings.preset else None,
+        "run": to_dict(run if run is not None else settings.run),
+        "agent": to_dict(settings.agent),
+        "versions": _versions(),
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+    }
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+    except OSError as exc:
+        raise RunDirError(f"cannot write the run directory {str(run_dir)!r} ({exc.strerror or exc}); "
+                          f"choose a writable place with --run-dir (or runs_root=)") from None
+    return run_dir
+
+
+def remove_if_unstarted(run_dir: Path, existed: bool) -> None:
+    """Remove a run directory this call created when it failed before training started (an environment
+    or setting refused while building), so that a retry with the same ``--run-dir`` is not refused."""
+    if existed or (run_dir / "checkpoints").exists() or (run_dir / "metrics.csv").exists():
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def load_record(run_dir: str | Path) -> dict[str, Any]:
+    """The parsed ``config.yaml`` of ``run_dir``, or a ``RunDirError`` saying what is wrong with the directory."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.yaml"
+    if not run_dir.is_dir():
+        raise RunDirError(f"run directory {str(run_dir)!r} does not exist; pass a directory that 'tfrl train' "
+                          f"created (under runs/)")
+    if not path.is_file():
+        raise RunDirError(f"{str(run_dir)!r} is not a tfrl run: it has no config.yaml; pass a directory that "
+                          f"'tfrl train' created")
+    try:
+        record = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        record = None
+    if not isinstance(record, dict) or not {"algo", "env", "run", "agent"} <= set(record):
+        raise RunDirError(f"{str(path)!r} is corrupt (not a tfrl run config); the run cannot be read")
+    return record
+
+
+def saved_configs(run_dir: Path, record: dict[str, Any]) -> tuple[Algorithm, RunConfig, Any]:
+    """The run's algorithm, ``RunConfig`` and agent config from its ``config.yaml``; bad values name the file."""
+    try:
+        info = get_algorithm(record["algo"])
+        return info, apply_overrides(RunConfig(), record["run"]), apply_overrides(info.config(), record["agent"])
+    except (ConfigError, TypeError, AttributeError) as exc:
+        raise RunDirError(f"{str(run_dir / 'config.yaml')!r} is corrupt: {exc}") from None
+
+
+def update_total_steps(run_dir: Path, record: dict[str, Any], total_steps: int) -> None:
+    """Record a new step budget in ``config.yaml`` (``resume(total_steps=...)``)."""
+    record["run"]["total_steps"] = int(total_steps)
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+
+
+def saved_env(record: dict[str, Any]) -> Any:
+    """The environment a run was trained on: its id, or the user's class imported again."""
+    reference = record.get("env_class")
+    if record.get("env_kind") == "factory":
+        raise RunDirError(f"this run was trained on an environment factory ({record['env']}), which cannot be "
+                          f"rebuilt from the run directory; pass env= with the same factory")
+    if not reference:
+        return record["env"]
+    import importlib
+
+    module_name, _, qualname = reference.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise RunDirError(f"the run's environment class {reference} cannot be imported ({exc}); "
+                          f"make its module importable, or pass env= to rebuild it") from None
+    return obj
