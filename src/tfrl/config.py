@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 import yaml
 
-from tfrl.errors import ConfigError, closest
+from tfrl.errors import ConfigError, unknown_name
 
 __all__ = ["field_docs", "coerce", "check_types", "apply_overrides", "parse_assignments", "load_yaml", "to_dict",
            "describe"]
@@ -185,12 +185,6 @@ def check_types(config: Any, label: str) -> None:
             raise ConfigError(f"{label}: {f.name} must be {_type_name(hints[f.name])}, got {value!r}")
 
 
-def _unknown_key_message(key: str, valid: list[str], what: str) -> str:
-    hint = closest(key, valid)
-    did_you_mean = f" Did you mean {', '.join(hint)}?" if hint else ""
-    return f"unknown {what} {key!r}.{did_you_mean} Valid keys: {', '.join(sorted(valid))}."
-
-
 def apply_overrides(config: C, overrides: Mapping[str, Any], what: str = "hyperparameter") -> C:
     """Return a copy of dataclass ``config`` with ``overrides`` applied, each coerced to its field's type.
 
@@ -202,7 +196,7 @@ def apply_overrides(config: C, overrides: Mapping[str, Any], what: str = "hyperp
     changes = {}
     for key, value in overrides.items():
         if key not in names:
-            raise ConfigError(_unknown_key_message(key, names, what))
+            raise ConfigError(unknown_name(what, key, names))
         changes[key] = coerce(value, hints[key], key)
     try:
         return dataclasses.replace(config, **changes)

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from tfrl.agents import Algorithm, get_algorithm
 from tfrl.config import apply_overrides, check_types, load_yaml
-from tfrl.envs.ids import Backend
+from tfrl.envs.ids import ASYNC_BACKEND, ENVPOOL_BACKEND, NATIVE_BACKEND, Backend
 from tfrl.errors import ConfigError, unknown_name
 
 __all__ = ["RunConfig", "Settings", "backend_names", "preset_path", "resolve_config", "resolve_settings"]
@@ -83,7 +83,7 @@ class RunConfig:
             (self.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
             (self.max_minutes is None or self.max_minutes > 0, "max_minutes must be > 0 or None"),
-            (not (self.deterministic and self.backend in ("async", "envpool")),
+            (not (self.deterministic and self.backend in (ASYNC_BACKEND, ENVPOOL_BACKEND)),
              f"deterministic mode needs backend 'sync' (the {self.backend} back-end's episodes cannot be saved and "
              f"resumed)"),
         ]
@@ -165,7 +165,7 @@ def resolve_settings(algo: str, env_label: str, config: str | Path | None = None
     """``resolve_config``, then the checks that need the algorithm and the run settings together."""
     run_cfg, agent_cfg, preset = resolve_config(algo, env_label, config, overrides, use_preset=use_preset)
     algorithm = get_algorithm(algo)
-    if run_cfg.backend == "tf":
+    if run_cfg.backend == NATIVE_BACKEND:
         if not algorithm.compiled:
             from tfrl.agents import ALGORITHMS
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tfrl.envs.ids import NATIVE_BACKEND
 from tfrl.errors import ConfigError, RunDirError, TfrlError
 from tfrl.runs.record import (env_label, load_record, new_run_dir, remove_if_unstarted, saved_configs, saved_env,
                               start_run_dir, update_total_steps)
@@ -89,7 +90,7 @@ def train_seeds(
     parent.mkdir(parents=True, exist_ok=True)
     runs = [dataclasses.replace(chosen.run, seed=s) for s in seeds]
     dirs = [start_run_dir(parent / f"seed-{s}", chosen, env, run) for s, run in zip(seeds, runs)]
-    if chosen.run.backend != "tf" or chosen.algorithm.host_loop != "on_policy":
+    if chosen.run.backend != NATIVE_BACKEND or chosen.algorithm.host_loop != "on_policy":
         results = []
         for run, directory in zip(runs, dirs):
             with Session(chosen.algorithm, env, label, run, chosen.agent, directory, verbose=verbose) as session:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tfrl.agents import Algorithm
+from tfrl.envs.ids import ENVPOOL_BACKEND, NATIVE_BACKEND, SYNC_BACKEND
 from tfrl.errors import ConfigError, RunDirError
 from tfrl.runs.settings import RunConfig
 
@@ -51,15 +52,15 @@ def make_run_env(env: Any, run: RunConfig, num_envs: int, seed: int, render_mode
     scores), or for training on the run's backend (for backend 'tf', the host adapter of the TF-native twin)."""
     from tfrl import envs
 
-    backend = run.backend if num_envs > 1 or run.backend == "envpool" else "sync"
-    if run.backend == "tf":
+    backend = run.backend if num_envs > 1 or run.backend == ENVPOOL_BACKEND else SYNC_BACKEND
+    if run.backend == NATIVE_BACKEND:
         if training:
             from tfrl.envs.native import make_native
 
             if not isinstance(env, str):
                 raise ConfigError("backend 'tf' needs the id of a TF-native environment, not a Python environment")
             return make_native(env, num_envs=num_envs, seed=seed, max_episode_steps=run.max_episode_steps)
-        backend = "sync"  # evaluation always plays the Gymnasium environment
+        backend = SYNC_BACKEND  # evaluation always plays the Gymnasium environment
     return envs.make(env, num_envs=num_envs, seed=seed, backend=backend, max_episode_steps=run.max_episode_steps,
                      render_mode=render_mode, training=training)
 
@@ -111,7 +112,7 @@ class Session:
                                          total_steps=run.total_steps, seed=run.seed, num_envs=env.num_envs)
             self.checkpoints = CheckpointManager(run_dir / "checkpoints", keep=run.keep_checkpoints)
             state, replay, resume_vars, resume_rows = LoopState(), None, None, None
-            if algorithm.host_loop == "off_policy" and run.backend != "tf":
+            if algorithm.host_loop == "off_policy" and run.backend != NATIVE_BACKEND:
                 from tfrl.train.loops.host_off_policy import make_replay_buffer
 
                 replay = make_replay_buffer(agent_config, env, run.seed)

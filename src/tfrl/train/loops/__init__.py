@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tfrl.agents import Algorithm
+from tfrl.envs.ids import NATIVE_BACKEND
 from tfrl.train.loops.context import LoopContext, LoopState
 
 __all__ = ["LoopContext", "LoopState", "Loop", "loop_for"]
@@ -26,7 +27,7 @@ Loop = Callable[[LoopContext], LoopState]
 
 def loop_for(algorithm: Algorithm, backend: str) -> Loop:
     """The loop that trains ``algorithm`` with ``backend`` ('tf': the compiled loops; else the host loops)."""
-    if backend == "tf":
+    if backend == NATIVE_BACKEND:
         if algorithm.host_loop == "off_policy":
             from tfrl.train.loops.compiled_off_policy import run_compiled_off_policy
 
