@@ -110,3 +110,24 @@ def test_no_import_cycle_among_the_modules():
 def test_no_module_is_over_400_lines(name):
     lines = len(_modules()[name].read_text().splitlines())
     assert lines <= MAX_LINES, f"{name} has {lines} lines (at most {MAX_LINES}): split it by concern"
+
+
+def _private_imports(path: Path) -> list[str]:
+    """``module.name`` for every private name (leading underscore) that ``path`` imports from a tfrl module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tfrl"):
+            found += [f"{node.module}.{alias.name}" for alias in node.names
+                      if alias.name.startswith("_") and not alias.name.startswith("__")]
+    return found
+
+
+def test_the_private_import_finder_sees_them(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("def f():\n    from tfrl.x import _hidden, shown\n")
+    assert _private_imports(path) == ["tfrl.x._hidden"]
+
+
+def test_no_module_imports_another_modules_private_names():
+    offenders = {name: _private_imports(path) for name, path in _modules().items()}
+    assert not {name: found for name, found in offenders.items() if found}

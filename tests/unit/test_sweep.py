@@ -170,9 +170,9 @@ GOOD = ["batch_size=32", "batch_size=64"]
 @pytest.fixture(scope="module")
 def ray_session():
     ray = pytest.importorskip("ray")
-    from tfrl.sweep import _connect
+    from tfrl.sweep import connect_ray
 
-    started = _connect(None)
+    started = connect_ray(None)
     yield ray
     if started:
         ray.shutdown()

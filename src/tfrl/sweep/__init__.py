@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from tfrl.sweep.results import SweepResult, markdown_table, mean_ci, summarize, t_quantile, write_results
 from tfrl.sweep.spec import SweepSpec, load_spec, parse_spec
-from tfrl.sweep.tune import _connect as _connect  # starts or joins Ray (tests share one Ray session)
-from tfrl.sweep.tune import run_sweep
+from tfrl.sweep.tune import connect_ray, run_sweep
 
-__all__ = ["SweepSpec", "SweepResult", "load_spec", "parse_spec", "run_sweep", "summarize", "t_quantile",
-           "mean_ci", "markdown_table", "write_results"]
+__all__ = ["SweepSpec", "SweepResult", "load_spec", "parse_spec", "run_sweep", "connect_ray", "summarize",
+           "t_quantile", "mean_ci", "markdown_table", "write_results"]

@@ -25,7 +25,7 @@ from tfrl.errors import ConfigError
 from tfrl.sweep.results import SweepResult, write_results
 from tfrl.sweep.spec import SweepSpec, load_spec, parse_spec
 
-__all__ = ["run_sweep", "METRIC", "TIME_ATTR"]
+__all__ = ["run_sweep", "connect_ray", "METRIC", "TIME_ATTR"]
 
 METRIC = "eval/return_mean"
 """The metric reported to Tune after every evaluation (and ASHA's objective)."""
@@ -146,7 +146,7 @@ def _trial_rows(spec: SweepSpec, sweep_dir: Path, results) -> list[dict[str, Any
 # ---------------------------------------------------------------------------------------------- the sweep
 
 
-def _connect(address: str | None) -> bool:
+def connect_ray(address: str | None) -> bool:
     """Start local Ray with this machine's cores, or connect to ``address``; True if this call started it."""
     import ray
 
@@ -236,7 +236,7 @@ def run_sweep(
     elif record.exists():
         raise ConfigError(f"{sweep_dir} already holds a sweep; continue it with --resume, or choose another --out")
 
-    started = _connect(address)
+    started = connect_ray(address)
     try:
         if not resume:
             from tfrl.fileio import atomic_write_text
