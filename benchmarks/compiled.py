@@ -79,16 +79,22 @@ def gymnasium_rollout(num_envs: int, steps: int) -> float:
     return num_envs * steps / elapsed
 
 
+def compiled_preset() -> dict:
+    """The settings of the packaged preset ppo-CartPole-v1-tf.yaml."""
+    from tfrl.config import load_yaml
+    from tfrl.runs import preset_path
+
+    return load_yaml(preset_path("ppo", "CartPole-v1", "tf"))
+
+
 def train_run(backend: str, seed: int, root: str, steps: int | None = None, stop: bool = True, evaluate: bool = True):
     from tfrl.train import train
 
     settings = dict(runs_root=root, seed=seed, tensorboard=False, verbose=False, final_eval_episodes=0,
                     backend=backend, stop_at_target=stop)
     if backend != "tf":
-        # the host loop with the compiled preset's agent settings, on Gymnasium vector environments
-        settings.update(use_preset=False, num_envs=256, num_steps=32, batch_size=1024, update_epochs=4,
-                        learning_rate=1e-3, gamma=0.99, gae_lambda=0.95, eval_every=20_000, log_every=20_000,
-                        target_return=475.0, total_steps=300_000)
+        # the host loop with the compiled preset's settings, on Gymnasium vector environments
+        settings.update(use_preset=False, **{k: v for k, v in compiled_preset().items() if k != "backend"})
     if steps is not None:
         settings["total_steps"] = steps
     if not evaluate:
@@ -153,9 +159,13 @@ def steady_compiled(jit: bool, iterations: int = 12, num_envs: int = 256) -> tup
 
 
 def steady_host(seed: int, steps: int = 65_536) -> float:
-    """Env steps/s of the host loop (256 Gymnasium envs, same PPO settings), no evaluations."""
+    """Env steps/s of the host loop (256 Gymnasium envs, the settings of ``steady_compiled``), no evaluations."""
+    from tfrl.train import train
+
     with tempfile.TemporaryDirectory() as root:
-        result, _ = train_run("sync", seed, root, steps=steps, stop=False, evaluate=False)
+        result = train("ppo", "CartPole-v1", runs_root=root, seed=seed, tensorboard=False, verbose=False,
+                       final_eval_episodes=0, use_preset=False, num_envs=256, num_steps=32, batch_size=1024,
+                       update_epochs=4, learning_rate=1e-3, eval_every=0, log_every=20_000, total_steps=steps)
     return result.steps / result.wall_time
 
 
@@ -172,8 +182,9 @@ def train_tables(seed: int) -> None:
         first = json.loads((compiled.run_dir / "final_eval.json").read_text())
         compile_s = float(np.nanmax(read_metrics(compiled.run_dir / "metrics.csv")["charts/first_call_seconds"]))
         host, host_total = train_run("sync", seed, root, steps=compiled.steps, stop=False)
-    rows = [("compiled (backend tf, 256 native envs)", compiled, total),
-            ("host loop (backend sync, 256 Gymnasium envs)", host, host_total)]
+    n = compiled_preset()["num_envs"]
+    rows = [(f"compiled (backend tf, {n} native envs)", compiled, total),
+            (f"host loop (backend sync, {n} Gymnasium envs)", host, host_total)]
     print(f"\nPPO on CartPole-v1, preset ppo-CartPole-v1-tf, seed {seed}")
     print("| loop | env steps | train s | env steps/s | steps to 475 | s to 475 | process s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
