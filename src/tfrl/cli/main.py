@@ -45,6 +45,10 @@ def _quiet_tensorflow() -> None:
         os.close(devnull)
 
 
+_TRUST_RUN_HELP = ("import the environment class this run names even if it is not from an installed package: only "
+                  "for run directories you trust")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``tfrl`` command."""
     parser = argparse.ArgumentParser(prog="tfrl", description="Deep reinforcement learning on TensorFlow 2 and Keras 3.")
@@ -73,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "also across a stop and resume")
     p.add_argument("--no-save-replay", action="store_true",
                    help="do not save the replay buffer with checkpoints (a resumed run refills it)")
+    p.add_argument("--trust-run", action="store_true", help=f"with --resume: {_TRUST_RUN_HELP}")
 
     p = sub.add_parser("eval", help="evaluate the saved policy of a run", description="Play RUN's saved policy greedily.")
     p.add_argument("run", help="run directory written by 'tfrl train'")
@@ -81,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", action="store_true", help="also record one episode to RUN/videos/ (MP4, or GIF)")
     p.add_argument("--no-safe-mode", action="store_true",
                    help="load a policy file that holds Python code (only for files you trust)")
+    p.add_argument("--trust-run", action="store_true", help=_TRUST_RUN_HELP)
 
     p = sub.add_parser("watch", help="play a run's saved policy and write a video with the score drawn on",
                        description="Play RUN's saved policy and write an MP4 (or GIF where no encoder works).")
@@ -90,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=12345, help="seed of the episodes")
     p.add_argument("--no-safe-mode", action="store_true",
                    help="load a policy file that holds Python code (only for files you trust)")
+    p.add_argument("--trust-run", action="store_true", help=_TRUST_RUN_HELP)
 
     p = sub.add_parser("envs", help="list the environment ids that the installed Gymnasium (and ale-py) know")
     p.add_argument("filter", nargs="?", default="", help="show only ids containing this text")
@@ -130,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip comparing the exported actions with the Python policy's")
     p.add_argument("--no-safe-mode", action="store_true",
                    help="load a policy.keras that runs Python code when loaded (only from a trusted source)")
+    p.add_argument("--trust-run", action="store_true", help=_TRUST_RUN_HELP)
     return parser
 
 
@@ -158,10 +166,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _quiet_tensorflow()
         from tfrl.train import resume
 
-        result = resume(args.resume, total_steps=overrides.get("total_steps"))
+        result = resume(args.resume, total_steps=overrides.get("total_steps"), trust=args.trust_run)
     else:
         if not args.algo or not args.env:
             raise ConfigError("train needs ALGO and ENV, e.g. 'tfrl train dqn CartPole-v1' (or --resume RUN)")
+        if args.trust_run:
+            raise ConfigError("--trust-run only applies to --resume RUN (a new run reads no run directory)")
         from tfrl.agents import check_algorithm_name
         from tfrl.envs.ids import check_env_id
 
@@ -220,7 +230,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from tfrl.train import evaluate_run
 
     result, video = evaluate_run(args.run, episodes=args.episodes, video=args.video, seed=args.seed,
-                                 safe_mode=not args.no_safe_mode)
+                                 safe_mode=not args.no_safe_mode, trust=args.trust_run)
     print(f"mean return {result.mean:.1f} +/- {result.std:.1f} over {len(result.returns)} episodes "
           f"(min {result.returns.min():.1f}, max {result.returns.max():.1f}, mean length {result.lengths.mean():.1f})")
     if video is not None:
@@ -233,7 +243,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     from tfrl.train import watch_run
 
     path, result = watch_run(args.run, episodes=args.episodes, out=args.out, seed=args.seed,
-                             safe_mode=not args.no_safe_mode)
+                             safe_mode=not args.no_safe_mode, trust=args.trust_run)
     print(f"video: {path}")
     print(f"returns: {', '.join(f'{r:.1f}' for r in result.returns)}")
     return 0
@@ -301,7 +311,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     os.dup2(devnull, 2)
     try:
         path = export_policy(args.run, format=args.format, out=args.out, check=not args.no_check,
-                             safe_mode=not args.no_safe_mode)
+                             safe_mode=not args.no_safe_mode, trust=args.trust_run)
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)

@@ -118,6 +118,7 @@ def export_policy(
     check: bool = True,
     env: Any = None,
     safe_mode: bool = True,
+    trust: bool = False,
 ) -> Path:
     """Export the saved policy of ``run_dir`` as a SavedModel or a TFLite file; return the path written.
 
@@ -126,7 +127,8 @@ def export_policy(
     observations (resets and random steps of the run's environment, and draws from its observation
     spec). ``env`` rebuilds the environment of a run trained on a factory, as in ``evaluate_run``.
     ``safe_mode=False`` loads a ``policy.keras`` that holds Python code (trusted files only; see
-    ``tfrl.train.load_saved_policy``).
+    ``tfrl.train.load_saved_policy``). ``trust=True`` imports the environment class the run names even if
+    no installed package provides it (see ``tfrl.runs.saved_env``): only for run directories you trust.
     """
     from tfrl.config import apply_overrides
     from tfrl.runs.record import saved_env
@@ -143,7 +145,8 @@ def export_policy(
         out = out / "policy.tflite"
     record, model, _ = load_saved_policy(run_dir, safe_mode=safe_mode)
     run_cfg = apply_overrides(RunConfig(), record["run"])
-    spec_env = make_run_env(env if env is not None else saved_env(record), run_cfg, 4, run_cfg.seed + 30_000)
+    spec_env = make_run_env(env if env is not None else saved_env(record, trust=trust, run_dir=run_dir), run_cfg, 4,
+                            run_cfg.seed + 30_000)
     try:
         observation_spec, action_spec = spec_env.observation_spec(), spec_env.action_spec()
         observations = (sample_observations(observation_spec, 64, seed=run_cfg.seed + 30_000, env=spec_env)

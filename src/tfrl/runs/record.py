@@ -144,22 +144,93 @@ def update_total_steps(run_dir: Path, record: dict[str, Any], total_steps: int) 
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
 
 
-def saved_env(record: dict[str, Any]) -> Any:
-    """The environment a run was trained on: its id, or the user's class imported again."""
+def saved_env(record: dict[str, Any], trust: bool = False, run_dir: str | Path | None = None) -> Any:
+    """The environment a run was trained on: its id, or the user's class imported again.
+
+    A run directory is data, so what it names is imported only from an installed package: without
+    ``trust``, the module of ``env_class`` (and the module prefix of an id such as ``ale_py:ALE/Pong-v5``)
+    must belong to an installed distribution, not the standard library, and must not be found in
+    ``run_dir`` or the current directory; the class must subclass ``gymnasium.Env``. Anything else is a
+    ``RunDirError`` and nothing is imported. ``trust=True`` imports what the run names (for run
+    directories you trust); the class must still subclass ``gymnasium.Env``.
+    """
     reference = record.get("env_class")
     if record.get("env_kind") == "factory":
         raise RunDirError(f"this run was trained on an environment factory ({record['env']}), which cannot be "
                           f"rebuilt from the run directory; pass env= with the same factory")
     if not reference:
-        return record["env"]
+        env = record["env"]
+        from tfrl.envs.ids import split_module
+
+        module_name = split_module(env)[0] if isinstance(env, str) else None
+        if module_name and not trust:
+            _check_importable(f"environment id {env}", module_name, run_dir)
+        return env
     import importlib
 
+    import gymnasium
+
+    if not isinstance(reference, str) or reference.count(":") != 1:
+        raise RunDirError(f"the run's env_class {reference!r} is not of the form module:Class; pass env= with the "
+                          f"environment")
     module_name, _, qualname = reference.partition(":")
+    if not trust:
+        _check_importable(f"environment class {reference}", module_name, run_dir)
     try:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, ValueError) as exc:
         raise RunDirError(f"the run's environment class {reference} cannot be imported ({exc}); "
                           f"make its module importable, or pass env= to rebuild it") from None
+    if not (isinstance(obj, type) and issubclass(obj, gymnasium.Env)):
+        raise RunDirError(f"the run's environment class {reference} is not a gymnasium.Env subclass (it is a "
+                          f"{type(obj).__name__}), so it is not used; pass env= with the environment")
     return obj
+
+
+def _check_importable(what: str, module_name: str, run_dir: str | Path | None) -> None:
+    """Refuse (``RunDirError``) to import ``module_name`` unless an installed package provides it from outside
+    ``run_dir`` and the current directory. Nothing is imported but the module's already checked parents."""
+    import importlib.metadata
+    import importlib.util
+
+    def refuse(why: str) -> RunDirError:
+        return RunDirError(f"this run names the {what}, which is not imported: {why}; pass env= with the "
+                           f"environment, or trust=True / --trust-run if you trust this run directory")
+
+    parts = module_name.split(".")
+    top = parts[0]
+    if not all(part.isidentifier() for part in parts):
+        raise refuse(f"{module_name!r} is not a module name")
+    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+        raise refuse(f"{top} is part of Python's standard library, not an installed package")
+    if top not in importlib.metadata.packages_distributions():
+        raise refuse(f"{top} is not part of an installed package")
+    here = Path.cwd().resolve()
+    places = [("the run directory", Path(run_dir).resolve())] if run_dir is not None else []
+    for depth in range(1, len(parts) + 1):  # the top-level module first: find_spec imports a dotted name's parents
+        name = ".".join(parts[:depth])
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError) as exc:
+            raise refuse(f"{name} cannot be found ({exc})") from None
+        if spec is None:
+            raise refuse(f"{name} cannot be found")
+        locations = [spec.origin] if spec.has_location and spec.origin else []
+        locations += list(spec.submodule_search_locations or [])
+        for location in (Path(p).resolve() for p in locations):
+            inside = [label for label, place in places if location.is_relative_to(place)]
+            if _found_in(location, here, top):  # through '' or the current directory on sys.path (python -c)
+                inside.append("the current directory")
+            if inside:
+                raise refuse(f"{name} would be imported from {location}, inside {inside[0]}, not from an installed "
+                             f"package")
+
+
+def _found_in(location: Path, directory: Path, top: str) -> bool:
+    """Whether ``location`` is module ``top`` placed directly in ``directory`` (``top.py``, ``top/``, ``top.*.so``),
+    i.e. found through ``directory`` on ``sys.path`` (an installed package under it, in ``.venv/``, is not)."""
+    if location == directory or not location.is_relative_to(directory):
+        return False
+    return location.relative_to(directory).parts[0].split(".")[0] == top

@@ -80,11 +80,13 @@ def load_policy(run_dir: str | Path, env, safe_mode: bool = True, seed: int = 0)
 
 
 def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, seed: int = 12345, env: Any = None,
-                 safe_mode: bool = True):
+                 safe_mode: bool = True, trust: bool = False):
     """Evaluate the saved policy of ``run_dir`` over ``episodes`` episodes; optionally record a video.
 
     ``env`` overrides the environment saved with the run (needed for runs trained on a factory);
-    ``safe_mode=False`` loads a policy file that holds Python code (see ``load_saved_policy``).
+    ``safe_mode=False`` loads a policy file that holds Python code (see ``load_saved_policy``);
+    ``trust=True`` imports the environment class the run names even if no installed package provides
+    it (see ``tfrl.runs.saved_env``): only for run directories you trust.
     Returns ``(EvalResult, video_path or None)``; the video is one episode, made by ``watch_run``.
     """
     from tfrl.train.driver import evaluate_policy
@@ -94,21 +96,24 @@ def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, s
     run_dir = Path(run_dir)
     saved = load_saved_policy(run_dir, safe_mode=safe_mode)
     run = saved_configs(run_dir, saved.record)[1]
-    eval_env = make_run_env(env if env is not None else saved_env(saved.record), run, min(episodes, 20), seed)
+    eval_env = make_run_env(env if env is not None else saved_env(saved.record, trust=trust, run_dir=run_dir), run,
+                            min(episodes, 20), seed)
     try:
         result = evaluate_policy(eval_env, _policy_on(saved, eval_env, seed), episodes, seed=seed)
     finally:
         eval_env.close()
-    video_path = watch_run(run_dir, episodes=1, seed=seed, env=env, safe_mode=safe_mode)[0] if video else None
+    video_path = (watch_run(run_dir, episodes=1, seed=seed, env=env, safe_mode=safe_mode, trust=trust)[0]
+                  if video else None)
     return result, video_path
 
 
 def watch_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = None, seed: int = 12345,
-              env: Any = None, fps: int = 30, safe_mode: bool = True):
+              env: Any = None, fps: int = 30, safe_mode: bool = True, trust: bool = False):
     """Play the saved policy of ``run_dir`` for ``episodes`` episodes and write them as one video.
 
     The running return is drawn on every frame. The file is an MP4 (a GIF where no encoder works),
-    by default ``<run_dir>/videos/watch-<time>.mp4``. Returns ``(video_path, EvalResult)``.
+    by default ``<run_dir>/videos/watch-<time>.mp4``. Returns ``(video_path, EvalResult)``. ``env``,
+    ``safe_mode`` and ``trust`` as in ``evaluate_run``.
     """
     from tfrl.train.driver import evaluate_policy
     from tfrl.video import annotate, write_video
@@ -119,7 +124,8 @@ def watch_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = N
     saved = load_saved_policy(run_dir, safe_mode=safe_mode)
     run = saved_configs(run_dir, saved.record)[1]
     frames: list = []
-    one = make_run_env(env if env is not None else saved_env(saved.record), run, 1, seed, render_mode="rgb_array")
+    one = make_run_env(env if env is not None else saved_env(saved.record, trust=trust, run_dir=run_dir), run, 1, seed,
+                       render_mode="rgb_array")
     try:
         result = evaluate_policy(one, _policy_on(saved, one, seed), episodes, seed=seed,
                                  frame_sink=lambda frame, score: frames.append(annotate(frame, f"return {score:.0f}")))

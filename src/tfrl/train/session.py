@@ -144,8 +144,11 @@ class Session:
             saved = CheckpointManager.restore(checkpoint, self.agent.checkpoint_items(), replay)
             rows = saved.pop("metrics_rows", None)
             loop_blob = saved.pop("loop_state", None)
+            refused = saved.pop("loop_state_refused", None)
+            if refused is not None:
+                print(f"warning: {refused}", file=sys.stderr)
             resume_vars = None
-            if loop_blob is not None:  # checksummed by the manifest before it gets here
+            if loop_blob is not None:  # its HMAC verified: written by tfrl on this machine, unchanged since
                 resume_vars = pickle.loads(loop_blob)
                 self.env.set_state(resume_vars.pop("env"))
             self.agent.load_host_state(saved.get("agent_host", {}))

@@ -46,9 +46,14 @@ def test_user_class_trains_evaluates_and_resumes(tmp_path):
     assert "env_class: " in (result.run_dir / "config.yaml").read_text()
     assert result.final_eval.mean == pytest.approx(1.0)  # reaches the goal every time
     assert np.all(result.final_eval.lengths == 5)  # by the shortest path
-    returns, _ = evaluate_run(result.run_dir, episodes=3)
+    # config.yaml names Corridor by its module, this test file, which no installed package provides: a run
+    # directory is data, so rebuilding it from there is refused unless the run is trusted (or env= is given)
+    with pytest.raises(RunDirError, match=r"test_user_env is not part of an installed package; pass env= with the "
+                                          r"environment, or trust=True / --trust-run if you trust this run directory"):
+        evaluate_run(result.run_dir, episodes=3)
+    returns, _ = evaluate_run(result.run_dir, episodes=3, trust=True)
     assert returns.mean == pytest.approx(1.0)
-    more = resume(result.run_dir, total_steps=3500, verbose=False)
+    more = resume(result.run_dir, total_steps=3500, verbose=False, trust=True)
     assert more.steps >= 3500
 
 
