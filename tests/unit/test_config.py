@@ -247,7 +247,7 @@ def test_apply_overrides_wrong_type_names_key(key, value):
         ({"tau": "0"}, "tau must lie in"),
         ({"tau": 1.5}, "tau must lie in"),
         ({"learning_rate": 0}, "learning_rate must be > 0"),
-        ({"learning_rate": "nan"}, "learning_rate must be > 0"),
+        ({"learning_rate": "nan"}, "learning_rate: expected a finite number"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"batch_size": 128, "buffer_size": 64}, "buffer_size must be >= batch_size"),
         ({"n_step": 0}, "n_step must be >= 1"),

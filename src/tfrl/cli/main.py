@@ -266,6 +266,10 @@ def _cmd_params(args: argparse.Namespace) -> int:
     from tfrl.runs import RunConfig, preset_path
 
     check_algorithm_name(args.algo)
+    if args.env:
+        from tfrl.envs.ids import check_env_id
+
+        check_env_id(args.env)
     _quiet_tensorflow()
     from tfrl.agents import get_algorithm
 

@@ -72,7 +72,7 @@ class RunConfig:
         backends = backend_names()
         checks = [
             (self.total_steps >= 1, "total_steps must be >= 1"),
-            (self.seed >= 0, "seed must be >= 0"),
+            (0 <= self.seed <= 2**32 - 1, "seed must lie in [0, 2**32 - 1]"),
             (self.num_envs >= 1, "num_envs must be >= 1"),
             (self.backend in backends, f"backend must be one of {', '.join(backends)}"),
             (self.max_episode_steps is None or self.max_episode_steps >= 1, "max_episode_steps must be >= 1"),

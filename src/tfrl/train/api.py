@@ -73,6 +73,8 @@ def train(
     ``train("dqn", "CartPole-v1", total_steps=20_000, learning_rate=1e-3)``.
     ``on_eval(step, mean_return)`` is called after each evaluation during training (``tfrl.sweep`` reports to Ray Tune).
     """
+    if run_dir is not None and not str(run_dir).strip():
+        raise ConfigError("run_dir is empty; name a directory (or leave it out for runs/<algo>-<env>-<time>)")
     label = env_label(env)
     chosen = resolve_settings(algo, label, config, {**(overrides or {}), **settings}, use_preset=use_preset)
     existed = run_dir is not None and Path(run_dir).exists()
