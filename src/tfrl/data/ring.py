@@ -12,6 +12,7 @@ of a checkpoint. ``UniformReplayBuffer`` (``tfrl.data.replay``) and ``FrameStack
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import threading
@@ -57,7 +58,7 @@ def state_scalar(state: dict[str, Any], key: str, kind: str) -> Any:
     return np.asarray(state[key]).item()
 
 
-class RingReplay(VectorStorage):
+class RingReplay(VectorStorage, abc.ABC):
     """What the two replay buffers share: their settings, their input checks, uniform sampling and files.
 
     A subclass provides the methods below that raise ``NotImplementedError``: ``_setup`` calls
@@ -105,9 +106,10 @@ class RingReplay(VectorStorage):
                         "valid": (envs,)}
         self._setup()
 
+    @abc.abstractmethod
     def _setup(self) -> None:
         """Check the subclass's own needs of the specs and ``_allocate`` the ring (end of ``__init__``)."""
-        raise NotImplementedError
+        ...
 
     def _allocate(self, **layout: tuple[tuple[int, ...], np.dtype]) -> None:
         """Zeroed arrays ``_<key>`` of shape ``[rows, num_envs, *shape]`` for ``key=(shape, dtype)``, and
@@ -210,27 +212,32 @@ class RingReplay(VectorStorage):
             self._num_valid += int(np.count_nonzero(self._valid[pos]))
             self._position = pos + 1 if pos + 1 < self._rows else 0
 
+    @abc.abstractmethod
     def _store(self, pos: int, values: dict[str, np.ndarray]) -> None:
         """Store what a slot holds besides action, reward, discount, last and valid (under the lock)."""
-        raise NotImplementedError
+        ...
 
     # ------------------------------------------------------------------ sampling
 
+    @abc.abstractmethod
     def _available(self) -> int:
         """Number of sampleable slots stored (under the lock)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _sampleable(self, slots: np.ndarray) -> np.ndarray:
         """Which of the flat ``slots`` (all filled) may be drawn."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _observations(self, slots: np.ndarray) -> np.ndarray:
         """The observations of the flat ``slots``."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _next_observations(self, slots: np.ndarray) -> np.ndarray:
         """The next observations of the flat ``slots``."""
-        raise NotImplementedError
+        ...
 
     def sample(self, batch_size: int, num_batches: int | None = None, n_step: int | None = None) -> Transition:
         """Draw transitions uniformly from the sampleable ones stored (with replacement).
