@@ -25,11 +25,34 @@ from tfrl.errors import TfrlError
 __all__ = ["main", "build_parser"]
 
 
+_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+
+
+def _quiet_environment() -> None:
+    """Ask TensorFlow's C++ logging for fatal messages only, unless the user chose a level (start of ``main``).
+
+    Set before TensorFlow is imported, so that no command prints TensorFlow's notes; a level the user
+    set in the environment is kept.
+    """
+    os.environ.setdefault(_TF_LOG_LEVEL, "3")
+
+
 def _quiet_tensorflow() -> None:
-    """Import TensorFlow with its start-up log lines (absl, CUDA probing) sent to /dev/null."""
+    """Import TensorFlow with its start-up log lines (absl, CUDA probing) sent to /dev/null.
+
+    Some of those lines are written before TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL`` (``cudart_stub``,
+    ``All log messages before absl::InitializeLog()``), so file descriptor 2 itself is pointed at
+    /dev/null while TensorFlow is imported and probes its devices; Python warnings raised meanwhile
+    go there too. A user who set ``TF_CPP_MIN_LOG_LEVEL=0`` asked for every line and gets them.
+    """
     if "tensorflow" in sys.modules:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _quiet_environment()
+    if os.environ[_TF_LOG_LEVEL].strip() == "0":  # set by the user: show TensorFlow's notes
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -40,6 +63,7 @@ def _quiet_tensorflow() -> None:
         tf.config.list_physical_devices()
         tf.get_logger().setLevel("ERROR")
     finally:
+        sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
@@ -344,6 +368,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfrl`` command; returns the exit code."""
+    _quiet_environment()
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"train": _cmd_train, "eval": _cmd_eval, "watch": _cmd_watch, "envs": _cmd_envs,

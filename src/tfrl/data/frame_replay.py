@@ -34,6 +34,7 @@ after a restore starts a new stored stack in every environment (exact, at the co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -207,13 +208,11 @@ class FrameStackReplayBuffer(RingReplay):
 
     # ------------------------------------------------------------------ checkpoints
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a ``state_dict`` taken from a ``FrameStackReplayBuffer`` with the same capacity,
-        num_envs and specs."""
+    def _check_kind(self, state: dict[str, Any]) -> None:
+        """Refuse a state that is not a ``FrameStackReplayBuffer``'s."""
         kind = state_scalar(state, "kind", self._KIND)
         if str(kind) != self._KIND:
             raise ConfigError(f"replay buffer state is a {kind!r} state, not a {self._KIND} state")
-        super().load_state_dict(state)
 
     def _extra_state(self) -> dict[str, Any]:
         """The buffer's kind and the episode-start stacks, by slot."""
@@ -223,8 +222,8 @@ class FrameStackReplayBuffer(RingReplay):
             stacks[i] = self._side[int(key)]
         return {"kind": self._KIND, "side_slots": keys, "side_stacks": stacks}
 
-    def _check_extra_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
-        """The side store of ``state``, which must hold one stack per start slot of ``arrays``."""
+    def _check_extra_state(self, state: dict[str, Any], read: Callable[[str], np.ndarray]) -> dict[int, np.ndarray]:
+        """The side store of ``state``, which must hold one stack per start slot of its ring (``read``)."""
         for key in ("side_slots", "side_stacks"):
             if key not in state:
                 raise ConfigError(f"replay buffer state has no {key!r} array")
@@ -237,7 +236,7 @@ class FrameStackReplayBuffer(RingReplay):
                 f"replay buffer state: side_stacks is {side_stacks.dtype}{list(side_stacks.shape)}, expected "
                 f"{self._obs_dtype}{[side_slots.size, self._stack, *self._frame_shape]}: the specs differ"
             )
-        want = np.flatnonzero(arrays["start"].reshape(-1))
+        want = np.flatnonzero(read("start").reshape(-1))
         if not np.array_equal(np.sort(side_slots), want):
             raise ConfigError("replay buffer state is corrupt: stored stacks do not match the start slots")
         return {int(slot): stack.copy() for slot, stack in zip(side_slots, side_stacks)}
@@ -245,3 +244,6 @@ class FrameStackReplayBuffer(RingReplay):
     def _restore_extra(self, extra: dict[int, np.ndarray]) -> None:
         self._side = extra
         self._prev_ok[...] = False
+
+    def _clear_extra(self) -> None:
+        self._restore_extra({})

@@ -10,7 +10,7 @@ as a ``tf.data.Dataset``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 

@@ -13,23 +13,19 @@ of a checkpoint. ``UniformReplayBuffer`` (``tfrl.data.replay``) and ``FrameStack
 from __future__ import annotations
 
 import abc
-import json
-import os
 import threading
 from typing import Any
 
 import numpy as np
 
 from tfrl.data.nstep import Transition, draw_slots, walk_n_steps
+from tfrl.data.ring_state import STATE_VERSION, RingState, state_scalar
 from tfrl.data.storage import VectorStorage
-from tfrl.errors import ConfigError, RunDirError
-from tfrl.fileio import atomic_path
+from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, StepType, TimeStep
 
 __all__ = ["BOOL_SLOT", "FLOAT_SLOT", "STATE_VERSION", "RingReplay", "check_count", "check_n_step", "state_scalar"]
 
-STATE_VERSION = 1
-"""Version of the ``state_dict`` layout."""
 _LAST = int(StepType.LAST)
 FLOAT_SLOT = ((), np.dtype(np.float32))
 """``_allocate`` layout of one float32 per slot (reward, discount)."""
@@ -51,20 +47,15 @@ def check_n_step(n_step: Any) -> int:
     return int(n_step)
 
 
-def state_scalar(state: dict[str, Any], key: str, kind: str) -> Any:
-    """The scalar ``state[key]`` of a ``kind`` buffer's state, which must have it."""
-    if key not in state:
-        raise ConfigError(f"replay buffer state has no {key!r}: not a {kind} state")
-    return np.asarray(state[key]).item()
-
-
-class RingReplay(VectorStorage, abc.ABC):
+class RingReplay(RingState, VectorStorage, abc.ABC):
     """What the two replay buffers share: their settings, their input checks, uniform sampling and files.
 
-    A subclass provides the methods below that raise ``NotImplementedError``: ``_setup`` calls
-    ``_allocate`` with the arrays a slot stores (``action``, ``reward``, ``discount``, ``last`` and
-    ``valid`` among them), the others store a row, say which slots may be sampled and read observations
-    back. It may add to a checkpoint with ``_extra_state``, ``_check_extra_state`` and ``_restore_extra``.
+    A subclass provides the abstract methods below: ``_setup`` calls ``_allocate`` with the arrays a slot
+    stores (``action``, ``reward``, ``discount``, ``last`` and ``valid`` among them), the others store a
+    row, say which slots may be sampled and read observations back. It may add to a checkpoint with
+    ``_check_kind``, ``_extra_state``, ``_check_extra_state``, ``_restore_extra`` and ``_clear_extra``.
+    ``save`` and ``load`` move the filled rows between the ring and a file without a second copy of
+    them in memory, so a buffer of any size can be checkpointed and resumed within its own footprint.
     ``add``, ``sample`` and the state methods take an internal lock, so a prefetching ``tf.data``
     pipeline may sample while the training loop adds.
     """
@@ -113,7 +104,13 @@ class RingReplay(VectorStorage, abc.ABC):
 
     def _allocate(self, **layout: tuple[tuple[int, ...], np.dtype]) -> None:
         """Zeroed arrays ``_<key>`` of shape ``[rows, num_envs, *shape]`` for ``key=(shape, dtype)``, and
-        their flat views ``[rows * num_envs, *shape]`` in ``_flat`` (slot = row * num_envs + env)."""
+        their flat views ``[rows * num_envs, *shape]`` in ``_flat`` (slot = row * num_envs + env).
+
+        ``np.zeros`` of a large array takes fresh zero pages from the operating system (``calloc``), so a
+        page costs memory only once a row on it is written: a buffer of a large capacity uses the memory
+        of the rows it holds. Rows at and beyond the fill stay zero (``load_state_dict`` keeps it so):
+        the n-step walk and the frame-stack lookups read a few of them under a mask, and zeros keep
+        those reads well defined."""
         rows, envs = self._rows, self._num_envs
         self._flat: dict[str, np.ndarray] = {}
         for key, (shape, dtype) in layout.items():
@@ -264,95 +261,3 @@ class RingReplay(VectorStorage, abc.ABC):
         newest = (self._position - 1) % self._rows
         reward, discount, end = walk_n_steps(self._flat, slots, n, self._gamma, self._rows, self._num_envs, newest)
         return self._observations(slots), self._flat["action"][slots], reward, discount, self._next_observations(end)
-
-    # ------------------------------------------------------------------ checkpoints
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to restore the buffer: stored rows (filled part), position, fill, RNG state.
-
-        Values are NumPy arrays, ints and a JSON string (the sampling generator's state).
-        ``n_step`` and ``gamma`` are sampling settings and are recorded but not restored.
-        """
-        with self._lock:
-            state: dict[str, Any] = {key: getattr(self, "_" + key)[: self._filled].copy() for key in self._flat}
-            state.update(self._extra_state())
-            state.update(
-                version=STATE_VERSION,
-                rows=self._rows,
-                num_envs=self._num_envs,
-                position=self._position,
-                filled=self._filled,
-                n_step=self._n_step,
-                gamma=self._gamma,
-                rng_state=json.dumps(self._rng.bit_generator.state),
-            )
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a ``state_dict`` taken from a buffer with the same capacity, num_envs and specs."""
-
-        def scalar(key: str) -> Any:
-            return state_scalar(state, key, self._KIND)
-
-        version = scalar("version")
-        if int(version) != STATE_VERSION:
-            raise ConfigError(f"replay buffer state version {version} is not supported (expected {STATE_VERSION})")
-        rows, num_envs = int(scalar("rows")), int(scalar("num_envs"))
-        if (rows, num_envs) != (self._rows, self._num_envs):
-            raise ConfigError(
-                f"replay buffer state has {rows} rows x {num_envs} envs, this buffer {self._rows} rows x "
-                f"{self._num_envs} envs: build the buffer with the same capacity and num_envs"
-            )
-        filled, position = int(scalar("filled")), int(scalar("position"))
-        if not (0 <= filled <= rows and 0 <= position < rows and (filled == rows or position == filled)):
-            raise ConfigError(f"replay buffer state is corrupt: filled={filled}, position={position}, rows={rows}")
-        arrays = {}
-        for key in self._flat:
-            if key not in state:
-                raise ConfigError(f"replay buffer state has no {key!r} array")
-            value = np.asarray(state[key])
-            target = getattr(self, "_" + key)
-            if value.shape != (filled, *target.shape[1:]) or value.dtype != target.dtype:
-                raise ConfigError(
-                    f"replay buffer state: {key} is {value.dtype}{list(value.shape)}, expected "
-                    f"{target.dtype}{[filled, *target.shape[1:]]}: the specs differ"
-                )
-            arrays[key] = value
-        extra = self._check_extra_state(state, arrays)
-        rng_state = json.loads(str(scalar("rng_state")))
-        with self._lock:
-            for key, value in arrays.items():
-                target = getattr(self, "_" + key)
-                target[:filled] = value
-                target[filled:] = 0
-            self._restore_extra(extra)
-            self._filled, self._position = filled, position
-            self._num_valid = int(np.count_nonzero(self._valid[:filled]))
-            self._checked = False
-            self._rng.bit_generator.state = rng_state
-
-    def _extra_state(self) -> dict[str, Any]:
-        """What a subclass adds to ``state_dict`` (called under the lock)."""
-        return {}
-
-    def _check_extra_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-        """Check what ``_extra_state`` wrote into ``state`` (``arrays``: the checked ring arrays);
-        return what ``_restore_extra`` needs."""
-        return None
-
-    def _restore_extra(self, extra: Any) -> None:
-        """Restore what ``_check_extra_state`` returned (called under the lock)."""
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``state_dict()`` to one ``.npz`` file atomically (temporary file, fsync, rename)."""
-        state = self.state_dict()
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **{key: np.asarray(value) for key, value in state.items()})
-
-    def load(self, path: str | os.PathLike[str]) -> None:
-        """Restore the buffer from a file written by ``save``."""
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise RunDirError(f"replay buffer file {path!r} does not exist: check the checkpoint directory")
-        with np.load(path, allow_pickle=False) as data:
-            self.load_state_dict({key: data[key] for key in data.files})
