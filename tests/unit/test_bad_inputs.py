@@ -56,8 +56,9 @@ def finished_run(tmp_path_factory) -> Path:
 class Ctx:
     """What a case builds its input from: a fresh directory and, on demand, damaged copies of the finished run."""
 
-    def __init__(self, tmp: Path, request: pytest.FixtureRequest) -> None:
+    def __init__(self, tmp: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
         self.tmp = tmp
+        self.monkeypatch = monkeypatch
         self._request = request
 
     @property
@@ -124,12 +125,15 @@ class Ctx:
 @pytest.fixture
 def ctx(tmp_path, request, monkeypatch) -> Ctx:
     monkeypatch.chdir(tmp_path)  # a default runs/ or sweeps/ directory lands in tmp_path
-    return Ctx(tmp_path, request)
+    return Ctx(tmp_path, request, monkeypatch)
 
 
-def case(id: str, build: Callable[[Ctx], Any], error: type[BaseException], pattern: str, xfail: str | None = None):
-    """One row of the API table: ``build(ctx)`` makes the bad call, which raises ``error`` matching ``pattern``."""
+def case(id: str, build: Callable[[Ctx], Any], error: type[BaseException], pattern: str, xfail: str | None = None,
+         skip: str | None = None):
+    """One row of the API table: ``build(ctx)`` makes the bad call, which raises ``error`` matching ``pattern``.
+    ``skip``: the reason the row cannot run on this machine (it is then skipped)."""
     marks = [pytest.mark.xfail(strict=True, reason=xfail)] if xfail else []
+    marks += [pytest.mark.skip(reason=skip)] if skip else []
     return pytest.param(build, error, pattern, id=id, marks=marks)
 
 
@@ -297,6 +301,76 @@ def _sweep(data):
     parse_spec(data)
 
 
+def _memory_unknown() -> str | None:
+    """Why the rows that ask for more memory than a machine has (149 GiB and more) cannot run here, or None."""
+    from tfrl.runs.memory import available_bytes
+
+    available = available_bytes()
+    if available is None:
+        return "this machine does not say how much memory it has available"
+    return "this machine has more memory than the case asks for" if available > 150 * 2**30 else None
+
+
+_MEMORY_UNKNOWN = _memory_unknown()
+
+
+def _leaves_nothing(place: Path, call: Callable[[], Any]) -> None:
+    """``call()`` (which raises), then a check that it left nothing at ``place``: no directory, or an empty one
+    if ``place`` was there before."""
+    existed = place.exists()
+    try:
+        call()
+    finally:
+        left = sorted(str(p.relative_to(place)) for p in place.rglob("*")) if place.exists() else []
+        assert not left and place.exists() == existed, f"a refused run left {left or place} behind"
+
+
+def _train_seeds(ctx: Ctx, seeds: Any):
+    from tfrl.train import train_seeds
+
+    return train_seeds("dqn", "CartPole-v1", seeds, runs_root=ctx.tmp / "runs", verbose=False)
+
+
+def _train_seeds_pendulum(ctx: Ctx):
+    from tfrl.train import train_seeds
+
+    return train_seeds("dqn", "Pendulum-v1", [0, 1], runs_root=ctx.tmp / "runs", verbose=False)
+
+
+class _FakeRay:
+    """What ``run_sweep`` asks of Ray before Tune starts, for a one-node cluster of 2 CPUs and no GPU."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, **options) -> None:
+        self.calls.append("init")
+
+    def shutdown(self) -> None:
+        self.calls.append("shutdown")
+
+    def nodes(self) -> list[dict]:
+        return [{"Alive": True, "Resources": {"CPU": 2.0, "memory": 8e9, "node:10.0.0.1": 1.0}}]
+
+    def cluster_resources(self) -> dict:
+        return {"CPU": 2.0, "memory": 8e9}
+
+
+def _sweep_on_small_cluster(ctx: Ctx, resources: dict) -> None:
+    """``run_sweep`` asking for ``resources`` per trial on ``_FakeRay``'s cluster: refused after ``ray.init``,
+    before the sweep directory is written, and Ray is shut down again."""
+    from tfrl.sweep import run_sweep
+
+    ray = _FakeRay()
+    ctx.monkeypatch.setitem(__import__("sys").modules, "ray", ray)
+    spec = {"algo": "dqn", "env": "CartPole-v1", "resources": resources}
+    _leaves_nothing(ctx.tmp / "sweep", lambda: run_sweep(spec, out_dir=ctx.tmp / "sweep", verbose=False))
+    assert ray.calls == ["init", "shutdown"]
+
+
 VALID_DQN_KEYS = r"Valid keys: .*batch_size.*learning_rate.*total_steps"
 
 API_CASES = [
@@ -444,6 +518,52 @@ API_CASES = [
          ConfigError, r"grid: learning_rate must be a non-empty list of values"),
     case("sweep-duplicate-seeds", lambda c: _sweep({"algo": "dqn", "env": "CartPole-v1", "seeds": [1, 1]}),
          ConfigError, r"'seeds' must be a list of distinct integers, got \[1, 1\]"),
+    case("sweep-gpu-the-cluster-lacks", lambda c: _sweep_on_small_cluster(c, {"cpu": 1, "gpu": 1}), ConfigError,
+         r"^the sweep asks for 1 GPU per trial, and the Ray cluster has 0 \(CPU: 2\); lower resources or add nodes "
+         r"that have them$"),
+    case("sweep-more-cpus-than-the-cluster", lambda c: _sweep_on_small_cluster(c, {"cpu": 4}), ConfigError,
+         r"the sweep asks for 4 CPUs per trial, and the Ray cluster has 2 \(CPU: 2\); lower resources"),
+    # arguments of the Python API that are not what they should be
+    case("train-run-dir-not-a-path", lambda c: _train("dqn", "CartPole-v1", c, run_dir=123), ConfigError,
+         r"^run_dir must be a path \(str or os\.PathLike\), got int 123$"),
+    case("train-runs-root-not-a-path", lambda c: __import__("tfrl.train", fromlist=["train"]).train(
+         "dqn", "CartPole-v1", runs_root=["runs"]), ConfigError,
+         r"^runs_root must be a path \(str or os\.PathLike\), got list \['runs'\]$"),
+    case("train-overrides-not-a-mapping", lambda c: _train("dqn", "CartPole-v1", c, overrides=["lr=1"]), ConfigError,
+         r"^overrides must be a mapping of setting: value, got list \['lr=1'\]$"),
+    case("train-seeds-not-a-list", lambda c: _train_seeds(c, 5), ConfigError,
+         r"^seeds must be distinct integers, got 5$"),
+    case("train-seeds-strings", lambda c: _train_seeds(c, "12"), ConfigError,
+         r"^seeds must be distinct integers, got '12'$"),
+    case("resume-run-dir-not-a-path", lambda c: _resume(123), ConfigError,
+         r"^run_dir must be a path \(str or os\.PathLike\), got int 123$"),
+    case("resume-total-steps-string", lambda c: _resume(c.tmp / "run", total_steps="lots"), ConfigError,
+         r"^total_steps must be an integer >= 1, got 'lots'$"),
+    case("resume-total-steps-zero", lambda c: _resume(c.tmp / "run", total_steps=0), ConfigError,
+         r"^total_steps must be an integer >= 1, got 0$"),
+    # settings refused before anything is built, and a refused run leaves nothing behind
+    case("ppo-config-unknown-activation", lambda c: _cfg("PPOConfig", activation="foo"), ConfigError,
+         r"^PPO config: activation 'foo' is not a Keras activation; use one of relu, tanh, elu"),
+    case("run-config-more-envs-than-steps", lambda c: _run_config(num_envs=100_000, total_steps=1000), ConfigError,
+         r"^run config: num_envs \(100000\) is larger than total_steps \(1000\): every environment would take less "
+         r"than one step; lower --num-envs or raise --steps$"),
+    case("replay-buffer-beyond-memory-leaves-no-run-dir", lambda c: _leaves_nothing(
+         c.tmp / "x", lambda: _train("dqn", "CartPole-v1", c, run_dir=c.tmp / "x", buffer_size=10**10)), ConfigError,
+         r"^the replay buffer of 10,000,000,000 transitions needs about 466 GiB, and this machine has [\d.,]+ [GMK]iB "
+         r"available; lower buffer_size \(for example --set buffer_size=\d+\)$", skip=_MEMORY_UNKNOWN),
+    case("failed-auto-named-run-leaves-runs-root-empty", lambda c: _leaves_nothing(
+         c.dir("runs"), lambda: _train("dqn", "Pendulum-v1", c)), UnsupportedSpaceError,
+         r"DQN needs a discrete action space"),
+    case("failed-auto-named-run-leaves-no-runs-root", lambda c: _leaves_nothing(
+         c.tmp / "a", lambda: __import__("tfrl.train", fromlist=["train"]).train(
+             "dqn", "Pendulum-v1", runs_root=c.tmp / "a" / "b", verbose=False)), UnsupportedSpaceError,
+         r"DQN needs a discrete action space"),
+    case("failed-run-in-an-empty-dir-leaves-it-empty", lambda c: _leaves_nothing(
+         c.dir("mine"), lambda: _train("dqn", "Pendulum-v1", c, run_dir=c.tmp / "mine")), UnsupportedSpaceError,
+         r"DQN needs a discrete action space"),
+    case("failed-seeds-leave-nothing", lambda c: _leaves_nothing(
+         c.tmp / "runs", lambda: _train_seeds_pendulum(c)), UnsupportedSpaceError,
+         r"DQN needs a discrete action space"),
 ]
 
 
@@ -473,6 +593,24 @@ def yaml_case(id: str, content: str | bytes | Callable[[Ctx], str] | None, patte
 
 
 SWEEP = "algo: dqn\nenv: CartPole-v1\n"
+
+
+def _laughs(levels: int = 9, flow: bool = False) -> str:
+    """A "billion laughs" document: 9 values, then ``levels - 1`` lists of 9 aliases of the list before (9**levels
+    values once expanded, from a few hundred bytes)."""
+    lists = ['&l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lists += [f"&l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    if flow:  # one YAML value, for --set
+        return f"[{', '.join(lists)}]"
+    return "".join(f"l{i}: {text}\n" for i, text in enumerate(lists)) + f"learning_rate: *l{levels - 1}\n"
+
+
+def under(length: int) -> str:
+    """A regex prefix: the whole message (or stderr line) is at most ``length`` characters."""
+    return rf"^(?=.{{0,{length}}}$)"
+
+
+SHORT = under(300)
 
 YAML_CASES = [
     *yaml_case("unknown-key", "learnin_rate: 0.001\n",
@@ -504,6 +642,25 @@ YAML_CASES = [
                kind="sweep"),
     *yaml_case("sweep-python-tag", lambda c: SWEEP + "settings: " + _python_tag(c),
                r"is not valid YAML for tfrl: the tag '!!python/object/apply:os\.system' is refused", kind="sweep"),
+    # a key twice, and files built to exhaust memory: refused before their values are built or shown
+    *yaml_case("duplicate-key", "learning_rate: 0.001\nbatch_size: 32\nlearning_rate: 0.01\n",
+               r"config file '.*settings\.yaml' has the key 'learning_rate' twice \(lines 1 and 3\); keep one$"),
+    *yaml_case("sweep-duplicate-key", SWEEP + "grid:\n  gamma: [0.9]\n  gamma: [0.99]\n",
+               r"config file '.*' has the key 'gamma' twice \(lines 4 and 5\); keep one", kind="sweep"),
+    *yaml_case("billion-laughs", _laughs(),
+               SHORT + r".*config file '.*' expands to more than 100,000 values through its aliases \(\*name\); write "
+                       r"the settings out without nested aliases$"),
+    *yaml_case("sweep-billion-laughs", SWEEP + "settings:\n  " + _laughs().replace("\n", "\n  "),
+               SHORT + r".*expands to more than 100,000 values through its aliases", kind="sweep"),
+    *yaml_case("recursive-alias", "hidden_sizes: &a [64, *a]\n",
+               r"config file '.*' uses an alias inside its own anchor \(a recursive value\); write the values out"),
+    *yaml_case("deeply-nested", "hidden_sizes: " + "[" * 200 + "]" * 200 + "\n",
+               r"config file '.*' nests lists or mappings more than 50 deep; a config holds flat settings"),
+    *yaml_case("oversized", "# " + "x" * 100 + "\n" + "learning_rate: 0.001\n" * 60_000,
+               r"config file '.*' is larger than 1,024 KiB; a config file holds a few settings \(key: value lines\), "
+               r"so give the right file"),
+    *yaml_case("huge-key", "? " + "learning_rate" * 10_000 + "\n: 1\n",  # an explicit key: no 1024-character limit
+               under(1500) + r".*unknown setting 'learning_ratelearning_rate[a-z_]*\.\.\.' in config file"),
 ]
 
 
@@ -545,9 +702,11 @@ def _assert_cli_error(capsys, argv: list[str], pattern: str) -> None:
     assert re.search(pattern, lines[0]), f"{pattern!r} not found in {lines[0]!r}"
 
 
-def cli(id: str, build: Callable[[Ctx], list], pattern: str, xfail: str | None = None):
-    """One row: ``build(ctx)`` returns the argv (or ``[argv, check]`` with a further check to pass afterwards)."""
+def cli(id: str, build: Callable[[Ctx], list], pattern: str, xfail: str | None = None, skip: str | None = None):
+    """One row: ``build(ctx)`` returns the argv (or ``[argv, check]`` with a further check to pass afterwards).
+    ``skip``: the reason the row cannot run on this machine (it is then skipped)."""
     marks = [pytest.mark.xfail(strict=True, reason=xfail)] if xfail else []
+    marks += [pytest.mark.skip(reason=skip)] if skip else []
     return pytest.param(build, pattern, id=id, marks=marks)
 
 
@@ -555,6 +714,19 @@ def _leaves_run_dir(ctx: Ctx) -> list:
     """The bad input, then a check that the --run-dir it named holds no run (a retry would be refused)."""
     argv = ["train", "dqn", "Pendulum-v1", "--run-dir", ctx.tmp / "pendulum"]
     return [argv, lambda: not (ctx.tmp / "pendulum" / "config.yaml").exists()]
+
+
+def _huge_buffer(ctx: Ctx) -> list:
+    """A replay buffer of 10**10 transitions (466 GiB) into --run-dir, then a check that the directory is not there."""
+    argv = [*TRAIN, "--set", "buffer_size=10000000000", "--run-dir", ctx.tmp / "huge"]
+    return [argv, lambda: not (ctx.tmp / "huge").exists()]
+
+
+def _resume_more_steps_refused(ctx: Ctx) -> list:
+    """A resume to more steps that is refused, then a check that config.yaml still says the old total_steps."""
+    run = ctx.run_without("checkpoints")
+    before = (run / "config.yaml").read_text()
+    return [["train", "--resume", run, "--steps", "2000"], lambda: (run / "config.yaml").read_text() == before]
 
 
 TRAIN = ["train", "dqn", "CartPole-v1"]
@@ -608,6 +780,22 @@ CLI_CASES = [
         r"shape \(4,\) and dtype float32\. Use encoder='mlp' for vector observations"),
     cli("tuple-observations", lambda c: ["train", "ppo", "Blackjack-v1", "--run-dir", c.tmp / "bj"],
         r"'Blackjack-v1' has observation space Tuple\(.*supported observation spaces are Discrete and Box"),
+    cli("set-unknown-activation", lambda c: ["train", "ppo", "CartPole-v1", "--set", "activation=foo"],
+        r"PPO config: activation 'foo' is not a Keras activation; use one of relu, tanh, elu, selu, gelu"),
+    cli("more-envs-than-steps", lambda c: [*TRAIN, "--num-envs", "100000", "--steps", "1000"],
+        r"run config: num_envs \(100000\) is larger than total_steps \(1000\): every environment would take less than "
+        r"one step; lower --num-envs or raise --steps"),
+    cli("replay-buffer-beyond-memory-leaves-no-run-dir", _huge_buffer,
+        r"the replay buffer of 10,000,000,000 transitions needs about 466 GiB, and this machine has [\d.,]+ [GMK]iB "
+        r"available; lower buffer_size \(for example --set buffer_size=\d+\)", skip=_MEMORY_UNKNOWN),
+    cli("hidden-layers-beyond-memory", lambda c: [*TRAIN, "--set", "hidden_sizes=[100000,100000]",
+                                                  "--run-dir", c.tmp / "wide"],
+        r"the network of 10,000,800,002 parameters \(kept 4 times for Adam and the target network\) needs about "
+        r"149 GiB, and this machine has .* available; lower hidden_sizes \(for example --set hidden_sizes=\[256,256\]\)",
+        skip=_MEMORY_UNKNOWN),
+    cli("set-alias-bomb", lambda c: [*TRAIN, "--set", f"hidden_sizes={_laughs(flow=True)}"],
+        SHORT + r"tfrl: error: hidden_sizes: the value expands to more than 100,000 values through its aliases"),
+
     # train --resume
     cli("resume-missing-dir", lambda c: ["train", "--resume", c.tmp / "nope"],
         r"run directory '.*nope' does not exist; pass a directory that 'tfrl train' created"),
@@ -634,6 +822,11 @@ CLI_CASES = [
     cli("eval-unsafe-policy", lambda c: ["eval", c.run_with_unsafe_policy(), "--episodes", "1"],
         r"contains Python code that would run when it is loaded.*it was refused.*--no-safe-mode on the command line"),
     cli("eval-zero-episodes", lambda c: ["eval", c.run, "--episodes", "0"], r"--episodes must be >= 1, got 0"),
+    cli("export-on-other-env", lambda c: ["export", c.run_with_config("env: CartPole-v1", "env: Acrobot-v1")],
+        r"the saved policy takes observations of shape \(4,\), but this environment.s are \(6,\); export it on "
+        r"the environment it was trained on \(Acrobot-v1\)"),
+    cli("resume-steps-refused-keeps-config", lambda c: _resume_more_steps_refused(c),
+        r"has no intact checkpoint to resume from \(none was written\)"),
     cli("eval-corrupt-run-settings", lambda c: ["eval", c.run_with_config("total_steps: 300", "total_steps: lots"),
                                                  "--episodes", "1"],
         r"config\.yaml.*total_steps: expected an integer, got 'lots'"),

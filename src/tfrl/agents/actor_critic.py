@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrl import distributions, schedules
+from tfrl.agents.base import activation_check
 from tfrl.errors import UnsupportedSpaceError
 from tfrl.networks import actor_critic, check_image_spec
 from tfrl.policies import ModePolicy
@@ -59,6 +60,7 @@ class ActorCriticConfig:
         return [
             (len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes), "hidden_sizes must be positive"),
             (self.encoder in ("mlp", "nature_cnn"), "encoder must be 'mlp' or 'nature_cnn'"),
+            activation_check(self.activation),
             (not (self.encoder == "nature_cnn" and self.normalize_observations),
              "normalize_observations does not apply to encoder 'nature_cnn' (it scales images by 1/255 itself)"),
         ]

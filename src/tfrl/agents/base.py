@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from tfrl.errors import ConfigError
 
-__all__ = ["Algorithm", "HostLoop", "check_config"]
+__all__ = ["Algorithm", "HostLoop", "check_config", "ACTIVATIONS", "activation_check"]
 
 HostLoop = Literal["off_policy", "on_policy"]
 """``'off_policy'``: collect into a replay buffer and train on a schedule; ``'on_policy'``: collect a
@@ -46,3 +46,27 @@ def check_config(label: str, checks: list[tuple[bool, str]]) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"{label}: {message}")
+
+
+ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "silu", "swish", "leaky_relu", "relu6", "softplus",
+               "softsign", "sigmoid", "hard_sigmoid", "linear")
+"""Activations of hidden layers known without asking Keras (any other name ``keras.activations.get`` accepts is
+accepted too)."""
+
+
+def activation_check(activation: str) -> tuple[bool, str]:
+    """The ``(ok, message)`` pair of ``check_config`` for a hidden-layer activation name.
+
+    A name of ``ACTIVATIONS`` passes without importing Keras; any other is looked up with
+    ``keras.activations.get`` (imported here only then).
+    """
+    ok = activation in ACTIVATIONS
+    if not ok and isinstance(activation, str) and activation:
+        import keras
+
+        try:
+            ok = callable(keras.activations.get(activation))
+        except (ValueError, TypeError):
+            ok = False
+    shown = activation if len(str(activation)) <= 40 else f"{str(activation)[:37]}..."
+    return ok, f"activation {shown!r} is not a Keras activation; use one of {', '.join(ACTIVATIONS)}"

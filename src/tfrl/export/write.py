@@ -133,7 +133,7 @@ def export_policy(
     from tfrl.config import apply_overrides
     from tfrl.runs.record import saved_env
     from tfrl.runs.settings import RunConfig
-    from tfrl.train.playback import load_saved_policy
+    from tfrl.train.playback import check_policy_fits, load_saved_policy
     from tfrl.train.session import make_run_env
 
     check_export_args(run_dir, format)
@@ -149,6 +149,7 @@ def export_policy(
                             run_cfg.seed + 30_000)
     try:
         observation_spec, action_spec = spec_env.observation_spec(), spec_env.action_spec()
+        check_policy_fits(model, observation_spec, record["env"], use="export")
         observations = (sample_observations(observation_spec, 64, seed=run_cfg.seed + 30_000, env=spec_env)
                         if check else None)
     finally:

@@ -17,13 +17,14 @@ import yaml
 
 from tfrl import __version__
 from tfrl.agents import Algorithm, get_algorithm
-from tfrl.config import apply_overrides, to_dict
+from tfrl.config import MAX_YAML_BYTES, apply_overrides, safe_yaml, to_dict
 from tfrl.errors import ConfigError, RunDirError
 from tfrl.fileio import atomic_write_text
+from tfrl.runs.lock import LOCK_FILE
 from tfrl.runs.settings import RunConfig, Settings
 
-__all__ = ["env_label", "new_run_dir", "start_run_dir", "remove_if_unstarted", "load_record", "saved_configs",
-           "saved_env", "update_total_steps"]
+__all__ = ["env_label", "new_run_dir", "start_run_dir", "first_missing", "remove_empty", "remove_if_unstarted",
+           "load_record", "saved_configs", "saved_env", "update_total_steps"]
 
 
 def env_label(env: Any) -> str:
@@ -102,12 +103,51 @@ def start_run_dir(run_dir: Path, settings: Settings, env: Any, run: RunConfig | 
     return run_dir
 
 
-def remove_if_unstarted(run_dir: Path, existed: bool) -> None:
-    """Remove a run directory this call created when it failed before training started (an environment
-    or setting refused while building), so that a retry with the same ``--run-dir`` is not refused."""
-    if existed or (run_dir / "checkpoints").exists() or (run_dir / "metrics.csv").exists():
+def first_missing(path: Path) -> Path | None:
+    """The outermost directory of ``path`` (itself or a parent) that does not exist yet, or None if ``path``
+    exists: what creating ``path`` would make, and what a failed run removes again."""
+    missing = None
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def remove_empty(directory: Path, created: Path | None) -> None:
+    """Remove ``directory`` and its parents up to ``created`` while they are empty (nothing if ``created`` is None:
+    the directory was there before)."""
+    if created is None or not (directory == created or created in directory.parents):
+        return
+    for candidate in (directory, *directory.parents):
+        try:
+            candidate.rmdir()  # only an empty directory
+        except OSError:
+            return
+        if candidate == created:
+            return
+
+
+def remove_if_unstarted(run_dir: Path, created: Path | bool | None) -> None:
+    """Undo a new run that failed before training started (an environment or setting refused while building).
+
+    A run has started once it has ``checkpoints/`` or ``metrics.csv``; then nothing is removed. Otherwise a run
+    directory that this call made is removed with its parents up to ``created`` (the first directory the call
+    made, see ``first_missing``), and in one that was there before (``created`` None) the ``config.yaml`` and
+    ``.lock`` the call wrote. Either way a retry with the same ``--run-dir`` is not refused and nothing is left.
+    A bool ``created`` is the ``existed`` flag this function used to take (True: the directory was there).
+    """
+    if isinstance(created, bool):
+        created = None if created else run_dir
+    if (run_dir / "checkpoints").exists() or (run_dir / "metrics.csv").exists():
+        return
+    if created is None:
+        for name in ("config.yaml", LOCK_FILE):
+            (run_dir / name).unlink(missing_ok=True)
         return
     shutil.rmtree(run_dir, ignore_errors=True)
+    if run_dir != created:
+        remove_empty(run_dir.parent, created)
 
 
 def load_record(run_dir: str | Path) -> dict[str, Any]:
@@ -121,8 +161,8 @@ def load_record(run_dir: str | Path) -> dict[str, Any]:
         raise RunDirError(f"{str(run_dir)!r} is not a tfrl run: it has no config.yaml; pass a directory that "
                           f"'tfrl train' created")
     try:
-        record = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
+        record = safe_yaml(path.read_text()) if path.stat().st_size <= MAX_YAML_BYTES else None
+    except (yaml.YAMLError, UnicodeDecodeError):
         record = None
     if not isinstance(record, dict) or not {"algo", "env", "run", "agent"} <= set(record):
         raise RunDirError(f"{str(path)!r} is corrupt (not a tfrl run config); the run cannot be read")

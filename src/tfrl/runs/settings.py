@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tfrl.agents import Algorithm, get_algorithm
-from tfrl.config import apply_overrides, check_types, load_yaml
+from tfrl.config import apply_overrides, check_types, load_yaml, short_name
 from tfrl.envs.ids import ASYNC_BACKEND, ENVPOOL_BACKEND, NATIVE_BACKEND, Backend
 from tfrl.errors import ConfigError, unknown_name
 
@@ -74,6 +74,9 @@ class RunConfig:
             (self.total_steps >= 1, "total_steps must be >= 1"),
             (0 <= self.seed <= 2**32 - 1, "seed must lie in [0, 2**32 - 1]"),
             (self.num_envs >= 1, "num_envs must be >= 1"),
+            (self.num_envs <= self.total_steps,
+             f"num_envs ({self.num_envs}) is larger than total_steps ({self.total_steps}): every environment would "
+             f"take less than one step; lower --num-envs or raise --steps"),
             (self.backend in backends, f"backend must be one of {', '.join(backends)}"),
             (self.max_episode_steps is None or self.max_episode_steps >= 1, "max_episode_steps must be >= 1"),
             (self.eval_every >= 0, "eval_every must be >= 0"),
@@ -144,20 +147,19 @@ def resolve_config(
     layers.append(("overrides", dict(overrides or {})))
     run_keys = {f.name for f in dataclasses.fields(RunConfig)}
     agent_keys = {f.name for f in dataclasses.fields(agent_type)}
-    run_cfg, agent_cfg = RunConfig(), agent_type()
+    run_part: dict[str, Any] = {}
+    agent_part: dict[str, Any] = {}
+    # merged, then checked once: a later layer may set one of a pair an earlier one left apart (num_envs, total_steps)
     for origin, values in layers:
-        run_part, agent_part = {}, {}
         for key, value in values.items():
             if key in run_keys:
                 run_part[key] = value
             elif key in agent_keys:
                 agent_part[key] = value
             else:
-                raise ConfigError(unknown_name("setting", key, run_keys | agent_keys,
+                raise ConfigError(unknown_name("setting", short_name(key), run_keys | agent_keys,
                                                context=f" in {origin} for {info.name}"))
-        run_cfg = apply_overrides(run_cfg, run_part)
-        agent_cfg = apply_overrides(agent_cfg, agent_part)
-    return run_cfg, agent_cfg, preset
+    return apply_overrides(RunConfig(), run_part), apply_overrides(agent_type(), agent_part), preset
 
 
 def resolve_settings(algo: str, env_label: str, config: str | Path | None = None,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tfrl.config import coerce, load_yaml
+from tfrl.config import brief, coerce, load_yaml, short_name
 from tfrl.errors import ConfigError, unknown_name
 
 __all__ = ["SweepSpec", "load_spec", "parse_spec", "format_value", "SPEC_KEYS", "DISTRIBUTIONS"]
@@ -91,7 +91,7 @@ def _check_keys(where: str, keys: Iterable, valid: Iterable[str], what: str = "s
     valid = list(valid)
     for key in keys:
         if key not in valid:
-            raise ConfigError(f"{where}: {unknown_name(what, str(key), valid)}")
+            raise ConfigError(f"{where}: {unknown_name(what, short_name(str(key)), valid)}")
 
 
 def _plain(value: Any) -> Any:
@@ -145,10 +145,10 @@ def _check_random(origin: str, random: dict[str, Any], hints: dict[str, Any]) ->
     _check_keys(f"{origin}: random", random, ("num_samples", "space", "seed"), "key")
     num = random.get("num_samples")
     if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-        raise ConfigError(f"{origin}: random: num_samples must be an integer >= 1, got {num!r}")
+        raise ConfigError(f"{origin}: random: num_samples must be an integer >= 1, got {brief(num)}")
     rseed = random.setdefault("seed", 0)
     if not isinstance(rseed, int) or isinstance(rseed, bool):
-        raise ConfigError(f"{origin}: random: seed must be an integer, got {rseed!r}")
+        raise ConfigError(f"{origin}: random: seed must be an integer, got {brief(rseed)}")
     space = random.get("space")
     if not isinstance(space, Mapping) or not space:
         raise ConfigError(f"{origin}: random: space must map settings to distributions, "
@@ -156,13 +156,13 @@ def _check_random(origin: str, random: dict[str, Any], hints: dict[str, Any]) ->
     for key, dist in space.items():
         if not isinstance(dist, Mapping) or len(dist) != 1:
             raise ConfigError(f"{origin}: random.space: {key} must be one distribution like {{loguniform: [1e-5, 1e-2]}} "
-                              f"(one of {', '.join(DISTRIBUTIONS)}), got {dist!r}")
+                              f"(one of {', '.join(DISTRIBUTIONS)}), got {brief(dist)}")
         (name, args), = dist.items()
         _check_keys(f"{origin}: random.space: {key}", [name], DISTRIBUTIONS, "distribution")
         arity = DISTRIBUTIONS[name]
         if not isinstance(args, list) or (arity is None and not args) or (arity is not None and len(args) != arity):
             want = "a non-empty list of values" if arity is None else f"a list of {arity} numbers"
-            raise ConfigError(f"{origin}: random.space: {key}: {name} takes {want}, got {args!r}")
+            raise ConfigError(f"{origin}: random.space: {key}: {name} takes {want}, got {brief(args)}")
         for value in args if name == "choice" else []:
             coerce(value, hints[key], f"{origin}: random.space: {key}")
 
@@ -179,7 +179,7 @@ def _scheduler(origin: str, scheduler: Any, grid: dict[str, list], run_cfg: Any,
     _check_keys(f"{origin}: scheduler", scheduler, ("type", "grace_period", "reduction_factor"), "key")
     kind = str(scheduler.get("type", "")).lower()
     if kind not in ("asha", "none"):
-        raise ConfigError(f"{origin}: scheduler type must be 'asha' or 'none', got {scheduler.get('type')!r}")
+        raise ConfigError(f"{origin}: scheduler type must be 'asha' or 'none', got {brief(scheduler.get('type'))}")
     if kind == "none":
         return None
     totals = [coerce(v, int, "total_steps") for v in grid.get("total_steps", [])] or [run_cfg.total_steps]
@@ -240,13 +240,13 @@ def parse_spec(data: Mapping[str, Any], origin: str = "sweep") -> SweepSpec:
     seeds = [seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
     if (not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
             or len(set(seeds)) != len(seeds)):
-        raise ConfigError(f"{origin}: 'seeds' must be a list of distinct integers, got {seeds!r}")
+        raise ConfigError(f"{origin}: 'seeds' must be a list of distinct integers, got {brief(seeds)}")
 
     sections = {}
     for key in ("settings", "grid", "random", "resources"):
         value = data.get(key)
         if value is not None and not isinstance(value, Mapping):
-            raise ConfigError(f"{origin}: '{key}' must be a mapping, got {value!r}")
+            raise ConfigError(f"{origin}: '{key}' must be a mapping, got {brief(value)}")
         sections[key] = dict(value or {})
     settings, grid, random = sections["settings"], sections["grid"], sections["random"]
     if grid and random:
@@ -277,7 +277,7 @@ def parse_spec(data: Mapping[str, Any], origin: str = "sweep") -> SweepSpec:
 
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"{origin}: grid: {key} must be a non-empty list of values, got {values!r}")
+            raise ConfigError(f"{origin}: grid: {key} must be a non-empty list of values, got {brief(values)}")
         for value in values:
             coerce(value, hints[key], f"{origin}: grid: {key}")
     if random:

@@ -21,11 +21,12 @@ from typing import Any
 
 import yaml
 
+from tfrl.config import safe_yaml
 from tfrl.errors import ConfigError
 from tfrl.sweep.results import SweepResult, write_results
 from tfrl.sweep.spec import SweepSpec, load_spec, parse_spec
 
-__all__ = ["run_sweep", "connect_ray", "METRIC", "TIME_ATTR"]
+__all__ = ["run_sweep", "connect_ray", "check_cluster_resources", "METRIC", "TIME_ATTR"]
 
 METRIC = "eval/return_mean"
 """The metric reported to Tune after every evaluation (and ASHA's objective)."""
@@ -170,6 +171,30 @@ def connect_ray(address: str | None) -> bool:
     return True
 
 
+def _amount(value: float, name: str) -> str:
+    return f"{value:g} {name}{'s' if value > 1 else ''}"
+
+
+def check_cluster_resources(resources: Mapping[str, float], nodes: list[Mapping[str, float]]) -> None:
+    """Refuse (``ConfigError``) a sweep whose trial needs more CPUs or GPUs than any node of the Ray cluster has.
+
+    ``resources`` is the sweep's per-trial ``{cpu, gpu}``; ``nodes`` the resources of the cluster's live nodes
+    as Ray reports them (``{"CPU": 2.0, "GPU": 1.0, ...}``). A trial runs on one node, so Tune would wait for
+    such a node for ever: this says so at once.
+    """
+    for key, label in (("cpu", "CPU"), ("gpu", "GPU")):
+        need = float(resources.get(key, 1.0 if key == "cpu" else 0.0))
+        largest = max((float(node.get(label, 0.0)) for node in nodes), default=0.0)
+        if need <= largest:
+            continue
+        total = {name: sum(float(node.get(name, 0.0)) for node in nodes) for name in ("CPU", "GPU")}
+        shown = ", ".join(f"{name}: {value:g}" for name, value in total.items() if value or name == "CPU")
+        where = (f"the Ray cluster has {largest:g} ({shown})" if len(nodes) <= 1 else
+                 f"the largest node of the Ray cluster has {largest:g} (all {len(nodes)} nodes: {shown})")
+        raise ConfigError(f"the sweep asks for {_amount(need, label)} per trial, and {where}; lower resources or "
+                          f"add nodes that have them")
+
+
 class _Quiet:
     """Silence Tune's console output (its progress tables and the tracebacks of failed trials) for a while."""
 
@@ -229,7 +254,10 @@ def run_sweep(
     if resume:
         if not record.is_file():
             raise ConfigError(f"{sweep_dir} holds no sweep to resume (no sweep.yaml); run it without --resume")
-        saved = yaml.safe_load(record.read_text())
+        try:
+            saved = safe_yaml(record.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError):
+            saved = None
         if saved != spec.to_dict():
             raise ConfigError(f"the sweep in {sweep_dir} was started with other settings than this sweep file; "
                               f"resume it with the file it was started with (see {record}), or use another --out")
@@ -238,6 +266,10 @@ def run_sweep(
 
     started = connect_ray(address)
     try:
+        import ray
+
+        alive = [node.get("Resources") or {} for node in ray.nodes() if node.get("Alive", True)]
+        check_cluster_resources(spec.resources, alive or [ray.cluster_resources()])
         if not resume:
             from tfrl.fileio import atomic_write_text
 

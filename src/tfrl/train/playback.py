@@ -16,7 +16,7 @@ from tfrl.errors import ConfigError, RunDirError, UnsafeModelError, UnsupportedS
 from tfrl.runs.record import load_record, saved_configs, saved_env
 from tfrl.train.session import make_run_env
 
-__all__ = ["SavedPolicy", "load_saved_policy", "load_policy", "evaluate_run", "watch_run"]
+__all__ = ["SavedPolicy", "check_policy_fits", "load_saved_policy", "load_policy", "evaluate_run", "watch_run"]
 
 
 class SavedPolicy(NamedTuple):
@@ -60,15 +60,20 @@ def load_saved_policy(run_dir: str | Path, safe_mode: bool = True) -> SavedPolic
     return SavedPolicy(record, model, get_algorithm(record["algo"]))
 
 
+def check_policy_fits(model, observation_spec, trained_on: str, use: str = "evaluate") -> None:
+    """``UnsupportedSpaceError`` unless the saved policy ``model`` takes observations of ``observation_spec``'s
+    shape (a run whose config.yaml names another environment than the one it was trained on)."""
+    expected = tuple(model.input_shape[1:])
+    if tuple(observation_spec.shape) != expected:
+        raise UnsupportedSpaceError(
+            f"the saved policy takes observations of shape {expected}, but this environment's are "
+            f"{tuple(observation_spec.shape)}; {use} it on the environment it was trained on ({trained_on})")
+
+
 def _policy_on(saved: SavedPolicy, env, seed: int):
     """The policy ``eval`` and ``watch`` play: greedy (the mode), or epsilon-greedy where the run set
     ``eval_epsilon``."""
-    expected = tuple(saved.model.input_shape[1:])
-    if tuple(env.observation_spec().shape) != expected:
-        raise UnsupportedSpaceError(
-            f"the saved policy takes observations of shape {expected}, but this environment's are "
-            f"{tuple(env.observation_spec().shape)}; evaluate it on the environment it was trained on "
-            f"({saved.record['env']})")
+    check_policy_fits(saved.model, env.observation_spec(), saved.record["env"])
     epsilon = float(saved.record["agent"].get("eval_epsilon", 0.0) or 0.0)
     return saved.algorithm.policy_from_model(saved.model, env.observation_spec(), env.action_spec(),
                                              epsilon=epsilon, seed=seed)

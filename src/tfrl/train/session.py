@@ -108,6 +108,10 @@ class Session:
                 from tfrl.envs.normalize import NormalizeReward
 
                 self.env = env = self.reward_norm = NormalizeReward(env, gamma=agent_config.gamma)
+            from tfrl.runs.memory import check_memory  # before the agent and its buffers take any memory
+            from tfrl.runs.settings import Settings
+
+            check_memory(Settings(algorithm, run, agent_config, None), env.observation_spec(), env.action_spec())
             self.agent = algorithm.agent(agent_config, env.observation_spec(), env.action_spec(),
                                          total_steps=run.total_steps, seed=run.seed, num_envs=env.num_envs)
             self.checkpoints = CheckpointManager(run_dir / "checkpoints", keep=run.keep_checkpoints)
