@@ -59,13 +59,13 @@ class RunConfig:
     keep_checkpoints: int = 3
     """Checkpoints kept on disk (the newest)."""
     save_replay: bool = True
-    """Save the replay buffer with each checkpoint, so that a resumed run continues with it (host loops only:
-    backend 'tf' keeps its replay buffer in the graph and does not save it)."""
+    """Save the replay buffer with each checkpoint (``replay.npz``; backend 'tf' saves its in-graph buffer's
+    variables), so that a resumed run continues with it."""
     tensorboard: bool = True
     """Write TensorBoard event files next to metrics.csv."""
     deterministic: bool = False
     """Deterministic mode: TensorFlow's op determinism on and every seed fixed, so that one seed gives the
-    same weights on every run and across a stop and resume (host loops; needs backend 'sync')."""
+    same weights on every run and across a stop and resume (backends 'sync' and 'tf')."""
 
     def __post_init__(self) -> None:
         check_types(self, "run config")

@@ -120,6 +120,12 @@ class Session:
                 from tfrl.train.loops.host_off_policy import make_replay_buffer
 
                 replay = make_replay_buffer(agent_config, env, run.seed)
+            elif algorithm.host_loop == "off_policy":  # the compiled loop's replay buffer, in tf.Variables
+                from tfrl.train.loops.compiled_off_policy import GraphReplayBuffer, check_n_step
+
+                check_n_step(agent_config)
+                replay = GraphReplayBuffer(agent_config.buffer_size, env.observation_spec(), env.action_spec(),
+                                           env.num_envs)
             if resume_from is not None:
                 state, resume_vars, resume_rows = self._restore(resume_from, replay)
                 if verbose:
@@ -154,7 +160,9 @@ class Session:
             resume_vars = None
             if loop_blob is not None:  # its HMAC verified: written by tfrl on this machine, unchanged since
                 resume_vars = pickle.loads(loop_blob)
-                self.env.set_state(resume_vars.pop("env"))
+                env_state = resume_vars.pop("env", None)  # a compiled loop keeps its environments in "compiled"
+                if env_state is not None:
+                    self.env.set_state(env_state)
             self.agent.load_host_state(saved.get("agent_host", {}))
             for name, wrapper in (("obs_norm", self.obs_norm), ("reward_norm", self.reward_norm)):
                 if wrapper is not None and name in saved:

@@ -212,6 +212,8 @@ def test_train_and_resume_with_backend_tf(tmp_path):
         rows = list(csv.DictReader(f))
     logged = [r for r in rows if r.get("losses/td_loss")]
     assert logged and all(float(r["charts/epsilon"]) <= 1.0 for r in logged)
-    assert not list((tmp_path / "r" / "checkpoints").rglob("*.npz"))  # the in-graph buffer is not saved
+    # the in-graph buffer is saved with each checkpoint and restored on resume
+    saved = np.load(tmp_path / "r" / "checkpoints" / f"step-{result.steps:09d}" / "replay.npz", allow_pickle=False)
+    assert int(saved["size"]) == result.steps and saved["observation"].shape == (result.steps, 4)
     resumed = resume(tmp_path / "r", total_steps=600, verbose=False)
     assert 600 <= resumed.steps < 600 + 8

@@ -113,3 +113,33 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     np.testing.assert_array_equal(steps, expected)  # none lost, none twice, same order
     for a, b in zip(_weights(reference), _weights(run)):
         np.testing.assert_array_equal(a, b)
+
+
+TF_SETTINGS = ["--backend", "tf", "--seed", "5", "--deterministic", "--steps", "10000", "--set", "num_envs=4",
+               "--set", "checkpoint_every=1000", "--set", "log_every=250", "--set", "eval_every=0",
+               "--set", "final_eval_episodes=2", "--set", "tensorboard=false", "--set", "stop_at_target=false",
+               "--set", "learning_starts=500", "--set", "train_freq=8", "--set", "gradient_steps=2",
+               "--set", "target_update_interval=100", "--set", "buffer_size=10000"]
+
+
+def test_killed_compiled_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    """Backend 'tf': the native environments, the running episodes, the random keys' counter and the in-graph
+    replay buffer are saved, so SIGKILL between checkpoints and a resume end where a straight run ends."""
+    reference, run = tmp_path / "reference", tmp_path / "interrupted"
+    straight = _tfrl("train", "dqn", "CartPole-v1", "--run-dir", str(reference), *TF_SETTINGS)
+    process = _tfrl("train", "dqn", "CartPole-v1", "--run-dir", str(run), *TF_SETTINGS)
+    assert _wait_for_progress(process, run, 2600), process.communicate()[1]
+    time.sleep(random.Random(int(time.time())).uniform(0.0, 0.3))
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=120)
+    assert process.returncode == -signal.SIGKILL, "the run finished before it was killed"
+    latest = CheckpointManager(run / "checkpoints").latest()
+    assert latest is not None and int(latest.name.split("-")[1]) < 10000
+    _assert_no_torn_checkpoint(run)
+    resumed = _tfrl("train", "--resume", str(run))
+    for process in (straight, resumed):
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+    np.testing.assert_array_equal(_logged_steps(run), _logged_steps(reference))
+    for a, b in zip(_weights(reference), _weights(run)):
+        np.testing.assert_array_equal(a, b)

@@ -16,27 +16,35 @@ the auto-reset step after a LAST step is neither counted nor stored.
 Coin flips, random actions and replay indices come from stateless random ops keyed by the run's
 seed and a counter carried between calls, so a seed fixes the run.
 
-Only 1-step targets (``n_step=1``). The replay buffer lives in the graph and is not checkpointed
-(``save_replay`` does not apply): a resumed run starts with an empty buffer.
+Resume is exact: checkpoints save the replay buffer's variables (``replay.npz``, with ``save_replay``)
+and ``CompiledOffPolicy.state()`` (the seed, the native environments' state, the running episodes and
+the counter, through the loop state of ``LoopContext``), so a run stopped and resumed takes the same
+steps and ends with the same weights as one never stopped.
+
+Only 1-step targets (``n_step=1``).
 """
 
 from __future__ import annotations
 
 import math
+import os
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from tfrl import schedules
-from tfrl.errors import ConfigError
+from tfrl.errors import ConfigError, RunDirError
+from tfrl.fileio import atomic_path
 from tfrl.specs import ArraySpec, BoundedArraySpec, StepType
-from tfrl.train.loops.compiled_on_policy import Carry, track_episodes
+from tfrl.train.loops.compiled_on_policy import Carry, carry_arrays, carry_from_arrays, track_episodes
 from tfrl.train.loops.context import LoopContext, LoopState
 
-__all__ = ["GraphReplayBuffer", "CompiledOffPolicy", "run_compiled_off_policy"]
+__all__ = ["GraphReplayBuffer", "CompiledOffPolicy", "check_n_step", "run_compiled_off_policy"]
 
 _SEED_STRIDE = 1_000_003
 _COIN, _RANDOM_ACTION, _REPLAY = 1, 2, 3
+_FIELDS = ("observation", "action", "reward", "discount", "next_observation")
 
 
 class GraphReplayBuffer:
@@ -106,10 +114,40 @@ class GraphReplayBuffer:
         return observation, action, reward, gamma * discount, next_observation
 
     def numpy(self) -> dict[str, np.ndarray]:
-        """The filled rows ``[0, size)`` as NumPy arrays (for tests and inspection)."""
+        """The filled rows ``[0, size)`` as NumPy arrays (for tests, inspection and ``save``)."""
         size = int(self.size.numpy())
-        names = ("observation", "action", "reward", "discount", "next_observation")
-        return {name: var.numpy()[:size] for name, var in zip(names, self.fields)}
+        return {name: var[:size].numpy() for name, var in zip(_FIELDS, self.fields)}
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the filled rows, ``position`` and ``size`` to one ``.npz`` file atomically (a checkpoint's
+        ``replay.npz``)."""
+        arrays = {**self.numpy(), "position": np.int64(self.position.numpy()), "size": np.int64(self.size.numpy()),
+                  "capacity": np.int64(self.capacity)}
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Restore the buffer from a file ``save`` wrote (read without pickles); ``ConfigError`` if its capacity or
+        specs differ from this buffer's."""
+        if not os.path.exists(path):
+            raise RunDirError(f"replay buffer file {os.fspath(path)!r} does not exist: check the checkpoint directory")
+        with np.load(path, allow_pickle=False) as data:
+            missing = [name for name in (*_FIELDS, "position", "size", "capacity") if name not in data.files]
+            if missing:
+                raise ConfigError(f"replay buffer file {os.fspath(path)!r} has no {missing[0]!r} array")
+            capacity, size, position = (int(data[name]) for name in ("capacity", "size", "position"))
+            if capacity != self.capacity or not 0 <= position < capacity or not 0 <= size <= capacity:
+                raise ConfigError(f"replay buffer file {os.fspath(path)!r} holds capacity {capacity} (size {size}, "
+                                  f"position {position}); this buffer has capacity {self.capacity}")
+            for name, var in zip(_FIELDS, self.fields):  # one field at a time: no second copy of the whole buffer
+                value = data[name]
+                expected = (size, *var.shape[1:])
+                if value.shape != expected or value.dtype != var.dtype.as_numpy_dtype:
+                    raise ConfigError(f"replay buffer file: {name} is {value.dtype}{list(value.shape)}, expected "
+                                      f"{var.dtype.name}{list(expected)}: the specs differ")
+                var[:size].assign(value)
+            self.position.assign(position)
+            self.size.assign(size)
 
 
 class CompiledOffPolicy:
@@ -119,14 +157,14 @@ class CompiledOffPolicy:
     from after a vector step), a nested ``tf.function``; the collection loop around it is a graph.
     """
 
-    def __init__(self, agent, env, num_envs: int, seed: int, jit_compile: bool = True):
+    def __init__(self, agent, env, num_envs: int, seed: int, jit_compile: bool = True,
+                 buffer: GraphReplayBuffer | None = None):
         config = agent.config
-        if config.n_step != 1:
-            raise ConfigError(f"the compiled loop (backend 'tf') supports 1-step targets only (n_step=1), "
-                              f"got n_step={config.n_step}; use backend 'sync' for n-step DQN")
+        check_n_step(config)
         self.agent, self.env, self.num_envs, self.seed = agent, env, int(num_envs), int(seed)
         action_spec = agent.action_spec
-        self.buffer = GraphReplayBuffer(config.buffer_size, agent.observation_spec, action_spec, num_envs)
+        self.buffer = buffer if buffer is not None else GraphReplayBuffer(
+            config.buffer_size, agent.observation_spec, action_spec, num_envs)
         act_dtype = tf.as_dtype(action_spec.dtype)
         low, high = int(action_spec.minimum), int(action_spec.maximum)
         learning_starts, train_freq = int(config.learning_starts), int(config.train_freq)
@@ -197,6 +235,15 @@ class CompiledOffPolicy:
         zeros = tf.zeros([num_envs], tf.float32)
         self.carry = Carry(env_state, time_step, zeros, zeros, tf.constant(0, tf.int64))
 
+    def state(self) -> dict[str, Any]:
+        """What a resumed run needs besides the checkpointed agent and replay buffer to continue exactly: the seed
+        of the random keys and the carry (native environments, running episodes, counter) as NumPy arrays."""
+        return {"seed": self.seed, "carry": carry_arrays(self.carry)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a ``state()`` (same seed and carry; the agent and buffer are restored separately)."""
+        self.carry = carry_from_arrays(self.carry, state["carry"])
+
     def vector_steps_for(self, steps: int) -> int:
         """Vector steps that take about ``steps`` environment steps (at least one)."""
         return max(1, math.ceil(steps / self.num_envs))
@@ -219,19 +266,30 @@ class CompiledOffPolicy:
         return int(new_step.numpy()), int(periods.numpy()), int(new_phases.numpy()), out, updates, stats.numpy()
 
 
+def check_n_step(config) -> None:
+    """``ConfigError`` unless ``config.n_step`` is 1, the only target the compiled loop has."""
+    if config.n_step != 1:
+        raise ConfigError(f"the compiled loop (backend 'tf') supports 1-step targets only (n_step=1), "
+                          f"got n_step={config.n_step}; use backend 'sync' for n-step DQN")
+
+
 def run_compiled_off_policy(context: LoopContext) -> LoopState:
     """Train ``context.agent`` (DQN) on the TF-native twin of ``context.env`` to ``total_steps``.
 
     Each compiled call runs up to the next multiple of ``log_every`` environment steps (of
     ``eval_every`` if smaller, so that no evaluation is skipped); the host logs, evaluates (on the
-    Gymnasium twin) and checkpoints between calls as the host loops do. The replay buffer is in the
-    graph and is not saved with checkpoints.
+    Gymnasium twin) and checkpoints between calls as the host loops do. ``context.replay`` is the
+    ``GraphReplayBuffer`` (restored from the checkpoint on resume); with the saved loop state
+    (``context.resume_vars["compiled"]``) a resumed run continues its episodes and random keys exactly.
     """
     agent, run, state = context.agent, context.run, context.state
-    compiled = CompiledOffPolicy(agent, context.native, run.num_envs, run.seed + state.step,
-                                 jit_compile=agent.config.xla)
+    saved = (context.resume_vars or {}).get("compiled")
+    seed = saved["seed"] if saved is not None else run.seed + state.step
+    compiled = CompiledOffPolicy(agent, context.native, run.num_envs, seed, jit_compile=agent.config.xla,
+                                 buffer=context.replay)
+    if saved is not None:
+        compiled.load_state(saved)
     interval = min(run.log_every, run.eval_every) if run.eval_every > 0 else run.log_every
-    metrics: dict[str, float] = {}
     with context:
         while state.step < run.total_steps:
             # Up to the next multiple of the interval; auto-reset steps do not count, so a call can
@@ -241,11 +299,12 @@ def run_compiled_off_policy(context: LoopContext) -> LoopState:
             state.step, state.periods_done, state.train_phases, new_metrics, _, stats = compiled.run(
                 state.step, state.periods_done, state.train_phases, compiled.vector_steps_for(goal - state.step))
             if new_metrics is not None:
-                metrics = new_metrics
-                context.check_metrics(metrics)
+                state.train_metrics = new_metrics
+                context.check_metrics(new_metrics)
             if stats[2] > 0:
                 context.record_summary(float(stats[0]), float(stats[1]), int(stats[2]))
             epsilon = float(stats[3])
-            if context.after_steps(before, lambda: {**metrics, "charts/epsilon": epsilon}):
+            if context.after_steps(before, lambda: {**state.train_metrics, "charts/epsilon": epsilon},
+                                   resumable=lambda: {"compiled": compiled.state()}):
                 break
     return state

@@ -19,13 +19,16 @@ import math
 import time
 from typing import NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
 from tfrl import distributions
+from tfrl.errors import ConfigError
 from tfrl.specs import StepType
 from tfrl.train.loops.context import LoopContext, LoopState
 
-__all__ = ["Carry", "CompiledOnPolicy", "build_iteration", "track_episodes", "run_compiled_on_policy", "run_compiled_seeds"]
+__all__ = ["Carry", "CompiledOnPolicy", "build_iteration", "carry_arrays", "carry_from_arrays", "track_episodes",
+           "run_compiled_on_policy", "run_compiled_seeds"]
 
 
 class Carry(NamedTuple):
@@ -51,6 +54,28 @@ def track_episodes(valid, last, reward, episode_return, episode_length, finished
                       tf.reduce_sum(tf.where(last, episode_length, 0.0)),
                       tf.reduce_sum(tf.cast(last, tf.float32))])
     return episode_return, episode_length, finished + ended
+
+
+def carry_arrays(carry: Carry) -> list[np.ndarray]:
+    """A compiled loop's carry as a flat list of NumPy arrays (data only: no classes to unpickle)."""
+    return [np.asarray(t) for t in tf.nest.flatten(carry)]
+
+
+def carry_from_arrays(like: Carry, arrays: list) -> Carry:
+    """The carry ``carry_arrays`` flattened, packed in the structure of ``like`` after checking every array's
+    shape and dtype against it (``ConfigError`` if the saved run had another environment or ``num_envs``)."""
+    flat = tf.nest.flatten(like)
+    if len(arrays) != len(flat):
+        raise ConfigError(f"the saved loop state has {len(arrays)} arrays, this loop's {len(flat)}")
+    tensors = []
+    for array, current in zip(arrays, flat):
+        array = np.asarray(array)
+        if array.shape != tuple(current.shape) or array.dtype != current.dtype.as_numpy_dtype:
+            raise ConfigError(f"the saved loop state holds {array.dtype}{list(array.shape)} where this loop has "
+                              f"{current.dtype.name}{list(current.shape)}: it was saved by another environment or "
+                              f"num_envs")
+        tensors.append(tf.constant(array))
+    return tf.nest.pack_sequence_as(like, tensors)
 
 
 def build_iteration(agent, env, num_envs: int, seed: int, total_steps: int):
@@ -140,7 +165,7 @@ class CompiledOnPolicy:
                  jit_compile: bool = True):
         if len(agents) != len(seeds) or not agents:
             raise ValueError("give one seed per agent")
-        self.agents = list(agents)
+        self.agents, self.seeds = list(agents), [int(s) for s in seeds]
         self.steps_per_iteration = agents[0].config.num_steps * num_envs
         built = [build_iteration(a, env, num_envs, s, total_steps) for a, s in zip(agents, seeds)]
         iterations_fns = [b[0] for b in built]
@@ -174,6 +199,15 @@ class CompiledOnPolicy:
 
         self._run = tf.function(run, jit_compile=jit_compile, reduce_retracing=True)
 
+    def state(self, k: int) -> dict:
+        """What agent ``k`` needs besides its checkpointed networks to continue exactly after a resume: its seed
+        and its carry (native environments, running episodes, counter) as NumPy arrays."""
+        return {"seed": self.seeds[k], "carry": carry_arrays(self.carries[k])}
+
+    def load_state(self, k: int, state: dict) -> None:
+        """Continue agent ``k`` from a ``state(k)`` saved with the same seed."""
+        self.carries[k] = carry_from_arrays(self.carries[k], state["carry"])
+
     def iterations_for(self, steps: int) -> int:
         """Iterations that take about ``steps`` environment steps (at least one)."""
         return max(1, math.ceil(steps / self.steps_per_iteration))
@@ -204,7 +238,7 @@ def run_compiled_on_policy(context: LoopContext) -> LoopState:
     host logs, evaluates (on the Gymnasium twin) and checkpoints between calls exactly as the host
     loops do.
     """
-    return run_compiled_seeds([context], [context.run.seed + context.state.step])[0]
+    return run_compiled_seeds([context], [context.run.seed])[0]
 
 
 def run_compiled_seeds(contexts: list[LoopContext], seeds: list[int]) -> list[LoopState]:
@@ -213,12 +247,20 @@ def run_compiled_seeds(contexts: list[LoopContext], seeds: list[int]) -> list[Lo
 
     Each agent keeps its own ``LoopContext`` (its own run directory, logs, evaluations and
     checkpoints), so every seed's curve is an ordinary run; an agent stops at ``total_steps`` or when
-    its evaluation reaches the target with ``stop_at_target``, while the others go on.
+    its evaluation reaches the target with ``stop_at_target``, while the others go on. A resumed context
+    continues from its saved loop state (``resume_vars["compiled"]``: seed, environments, episodes and
+    counter), so resume is exact; without one (refused, or never saved) it starts new episodes with the
+    seed ``seed + step``.
     """
     run, agents = contexts[0].run, [context.agent for context in contexts]
     states = [context.state for context in contexts]
+    saved = [(context.resume_vars or {}).get("compiled") for context in contexts]
+    seeds = [s["seed"] if s is not None else seed + state.step for s, seed, state in zip(saved, seeds, states)]
     compiled = CompiledOnPolicy(agents, contexts[0].native, run.num_envs, seeds, run.total_steps,
                                 jit_compile=agents[0].config.xla)
+    for k, state_k in enumerate(saved):
+        if state_k is not None:
+            compiled.load_state(k, state_k)
     per_call = compiled.iterations_for(run.log_every)
     active = [state.step < run.total_steps for state in states]
     timing: dict[str, float] = {}
@@ -244,6 +286,7 @@ def run_compiled_seeds(contexts: list[LoopContext], seeds: list[int]) -> list[Lo
                     context.record_summary(float(stats[1]), float(stats[2]), int(stats[3]))
                 context.check_metrics(metrics)
                 row = {**metrics, **timing}
-                if context.after_steps(before, lambda row=row: row) or state.step >= run.total_steps:
+                if (context.after_steps(before, lambda row=row: row, resumable=lambda k=k: {"compiled": compiled.state(k)})
+                        or state.step >= run.total_steps):
                     active[k] = False
     return states

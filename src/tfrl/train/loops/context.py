@@ -51,6 +51,11 @@ class LoopState:
     """Wall time (seconds) at that step."""
     evaluations: list = field(default_factory=list)
     """(step, wall_time, mean, std) of every evaluation."""
+    train_metrics: dict = field(default_factory=dict)
+    """The latest training phase's metrics, which every log row repeats until the next phase."""
+    unlogged_episodes: list = field(default_factory=list)
+    """(return, length) of the training episodes finished since the last metrics row, which the next row
+    averages (saved, so that the first row after a resume is the one an uninterrupted run writes)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly copy (an infinite best_eval becomes None)."""
@@ -64,6 +69,8 @@ class LoopState:
             "first_solved_step": self.first_solved_step,
             "first_solved_time": self.first_solved_time,
             "evaluations": [list(e) for e in self.evaluations],
+            "train_metrics": {str(k): float(v) for k, v in self.train_metrics.items()},
+            "unlogged_episodes": [list(e) for e in self.unlogged_episodes],
         }
 
 
@@ -80,6 +87,8 @@ def loop_state_from_dict(data: dict) -> LoopState:
         first_solved_step=data.get("first_solved_step"),
         first_solved_time=data.get("first_solved_time"),
         evaluations=[tuple(e) for e in data.get("evaluations", [])],
+        train_metrics={str(k): float(v) for k, v in data.get("train_metrics", {}).items()},
+        unlogged_episodes=[(float(r), float(n)) for r, n in data.get("unlogged_episodes", [])],
     )
 
 
@@ -121,12 +130,10 @@ class LoopContext:
         self.agent, self.run, self.env, self.state = agent, run, env, state
         self.logger, self.checkpoints, self.make_eval_env, self.stop = logger, checkpoints, make_eval_env, stop
         self.on_eval, self.replay, self.extra_state, self.resume_vars = on_eval, replay, extra_state, resume_vars
-        self._resumable: dict[str, Any] | None = None
+        self._resumable: dict[str, Any] | Callable[[], dict[str, Any]] | None = None
         self._warned_loop_state = False
         self.eval_env = None
         self._start = time.perf_counter() - state.wall_time
-        self._returns: list[float] = []
-        self._lengths: list[int] = []
         self._last_log = (time.perf_counter(), state.step)
         self._latest_eval = float("nan")
         self.progress = Progress(run.total_steps, initial=state.step, desc=progress_desc)
@@ -147,16 +154,14 @@ class LoopContext:
         """Count finished training episodes (``EpisodeRecord``s) for the next log row."""
         for record in records:
             self.state.episodes += 1
-            self._returns.append(record.episode_return)
-            self._lengths.append(record.length)
+            self.state.unlogged_episodes.append((float(record.episode_return), float(record.length)))
 
     def record_summary(self, return_sum: float, length_sum: float, count: int) -> None:
         """Count ``count`` finished episodes known only by their summed returns and lengths (compiled loops)."""
         if count <= 0:
             return
         self.state.episodes += count
-        self._returns.extend([return_sum / count] * count)
-        self._lengths.extend([length_sum / count] * count)
+        self.state.unlogged_episodes.extend([(return_sum / count, length_sum / count)] * count)
 
     def evaluate(self) -> EvalResult:
         """Play ``eval_episodes`` episodes of the evaluation policy, log them and update the best and solved marks."""
@@ -185,10 +190,11 @@ class LoopContext:
         row["charts/steps_per_sec"] = (state.step - self._last_log[1]) / max(now - self._last_log[0], 1e-9)
         row["charts/memory_mb"] = memory_mb()
         row["charts/episodes"] = state.episodes
-        if self._returns:
-            row["charts/episode_return"] = float(np.mean(self._returns))
-            row["charts/episode_length"] = float(np.mean(self._lengths))
-            self._returns, self._lengths = [], []
+        if state.unlogged_episodes:
+            returns, lengths = np.asarray(state.unlogged_episodes, np.float64).T
+            row["charts/episode_return"] = float(np.mean(returns))
+            row["charts/episode_length"] = float(np.mean(lengths))
+            state.unlogged_episodes = []
         games = self.env.pop_game_records()
         if games:
             row["charts/game_score"] = float(np.mean([game.game_return for game in games]))
@@ -200,12 +206,15 @@ class LoopContext:
         self.progress.update(state.step, **postfix)
 
     def after_steps(self, before: int, scalars: Callable[[], dict[str, float]],
-                    resumable: dict[str, Any] | None = None) -> bool:
+                    resumable: dict[str, Any] | Callable[[], dict[str, Any]] | None = None) -> bool:
         """Log, evaluate and checkpoint if the step counter crossed their intervals; True means stop
         (the target return was reached with ``stop_at_target``, ``max_minutes`` have passed, or a signal).
 
         ``scalars()`` gives the training metrics of a log row. ``resumable`` is what the loop needs to
-        continue its running episodes after a resume (``resume_vars``); the checkpoints save it.
+        continue its running episodes after a resume (``resume_vars``), or a function that returns it (called
+        only when a checkpoint is written); the checkpoints save it. A compiled loop's ``resumable`` holds the
+        native environments' state under ``"compiled"``; otherwise the environment's ``get_state()`` is saved
+        with it, under ``"env"``.
         """
         state, run = self.state, self.run
         self._resumable = resumable
@@ -235,13 +244,16 @@ class LoopContext:
         check_finite_time_step(time_step, self.state.step, self.checkpoints.latest())
 
     def _loop_state(self) -> bytes | None:
-        if self._resumable is None:
+        resumable = self._resumable() if callable(self._resumable) else self._resumable
+        if resumable is None:
             return None
-        env_state = self.env.get_state()
-        if env_state is None:
-            return None
+        if "compiled" not in resumable:  # the compiled loops carry the environments' state themselves
+            env_state = self.env.get_state()
+            if env_state is None:
+                return None
+            resumable = {"env": env_state, **resumable}
         try:
-            return pickle.dumps({"env": env_state, **self._resumable}, protocol=pickle.HIGHEST_PROTOCOL)
+            return pickle.dumps(resumable, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an environment that cannot be pickled: resume starts new episodes
             if not self._warned_loop_state:
                 self._warned_loop_state = True

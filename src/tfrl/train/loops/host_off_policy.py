@@ -45,7 +45,6 @@ def run_host_off_policy(context: LoopContext) -> LoopState:
         random_policy.rng.bit_generator.state = resumed["random_rng"]
     else:
         time_step = env.reset(seed=run.seed + state.step)
-    train_metrics: dict[str, float] = {}
     with context:
         while state.step < run.total_steps:
             if state.step < config.learning_starts:
@@ -63,13 +62,14 @@ def run_host_off_policy(context: LoopContext) -> LoopState:
             due = schedules.periods_due(state.step, state.periods_done, config.learning_starts, config.train_freq)
             if due > 0:
                 batch = buffer.sample(config.batch_size, num_batches=due * config.gradient_steps)
-                train_metrics = agent.train(batch)
-                context.check_metrics(train_metrics)
+                state.train_metrics = agent.train(batch)
+                context.check_metrics(state.train_metrics)
                 state.periods_done = state.step // config.train_freq
                 state.train_phases += 1
 
             step = state.step
             resumable = {"time_step": time_step, "random_rng": random_policy.rng.bit_generator.state}
-            if context.after_steps(before, lambda: {**train_metrics, "charts/epsilon": agent.epsilon(step)}, resumable):
+            if context.after_steps(before, lambda: {**state.train_metrics, "charts/epsilon": agent.epsilon(step)},
+                                   resumable):
                 break
     return state
