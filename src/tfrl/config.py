@@ -1,8 +1,9 @@
 """Typed configuration: dataclasses with a docstring per field, checked overrides, YAML presets.
 
 YAML from users (config and sweep files, ``--set`` values, a run's ``config.yaml``) is read by ``safe_yaml``: the
-safe loader within limits of size, nesting and alias expansion, refusing a key given twice; values quoted in error
-messages are cut short (``brief``), so that no message embeds a huge value.
+safe loader within limits of size, nesting and alias expansion, refusing a key given twice and turning a value it
+cannot build into one clear error; values quoted in error messages are cut short (``brief``), so that no message
+embeds a huge value. Those live in ``tfrl.yaml_io`` and are re-exported here.
 
 Every agent has one config dataclass. Each field is followed by a string literal (its docstring);
 ``field_docs`` reads those back from the source so that the command line's help, the error for an
@@ -17,121 +18,29 @@ import functools
 import inspect
 import math
 import numbers
-import os
-import reprlib
+import sys
 import textwrap
 import types
 import typing
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import yaml
 
 from tfrl.errors import ConfigError, unknown_name
+from tfrl.yaml_io import MAX_YAML_BYTES, MAX_YAML_VALUES, YamlRefused, YamlValueError, brief, load_yaml, safe_yaml
 
 __all__ = ["field_docs", "coerce", "check_types", "apply_overrides", "parse_assignments", "load_yaml", "to_dict",
-           "describe", "brief", "short_name", "safe_yaml", "YamlRefused", "MAX_YAML_BYTES", "MAX_YAML_VALUES"]
+           "describe", "brief", "short_name", "safe_yaml", "YamlRefused", "YamlValueError", "MAX_YAML_BYTES",
+           "MAX_YAML_VALUES"]
 
 C = TypeVar("C")
-
-MAX_YAML_BYTES = 1 << 20
-"""Largest YAML text tfrl reads from a user (a config or sweep file, a run's config.yaml, a --set value): 1 MiB."""
-MAX_YAML_VALUES = 100_000
-"""Most values (nodes) a YAML document may hold once its aliases are expanded: a "billion laughs" file of a few
-hundred bytes, whose aliases nest nine deep, would otherwise expand to hundreds of millions."""
-MAX_YAML_DEPTH = 50
-"""Deepest nesting of lists and mappings in a YAML document."""
-
-_REPR = reprlib.Repr()
-_REPR.maxstring = _REPR.maxother = 80
-_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 12
-_REPR.maxlevel = 3
 
 
 def short_name(key: Any, limit: int = 60) -> Any:
     """A key for an "unknown name" message: itself, or its first ``limit`` characters and ``...`` when longer."""
     return key if len(str(key)) <= limit else f"{str(key)[: limit - 3]}..."
-
-
-def brief(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` for an error message: at most ``limit`` characters, computed without expanding big values."""
-    text = _REPR.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class YamlRefused(yaml.YAMLError):
-    """A YAML text refused by ``safe_yaml``: too large, nested too deeply, aliases that expand too far, or a key
-    given twice. Its message completes a sentence that starts with what the text is (``config file 'x.yaml' ...``)."""
-
-
-class _BoundedSafeLoader(yaml.SafeLoader):
-    """YAML's safe loader (plain values only), refusing duplicate keys and documents that expand too far."""
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        _check_expansion(node)
-        return super().construct_document(node)
-
-    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, int] = {}
-            for key_node, _ in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key, line = self.construct_object(key_node), key_node.start_mark.line + 1
-                if key in seen:
-                    raise YamlRefused(f"has the key {brief(key)} twice (lines {seen[key]} and {line}); keep one")
-                seen[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-def _check_expansion(root: yaml.Node) -> None:
-    """Refuse a composed document whose values, aliases expanded, number over ``MAX_YAML_VALUES`` or nest deeper
-    than ``MAX_YAML_DEPTH`` (or an alias inside its own anchor). Shared nodes are counted once per use, in
-    linear time."""
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-    aliased = []  # nodes met again: aliases
-
-    def size(node: yaml.Node, depth: int) -> int:
-        key = id(node)
-        if key in sizes:
-            aliased.append(key)
-            return sizes[key]
-        if key in active:
-            raise YamlRefused("uses an alias inside its own anchor (a recursive value); write the values out")
-        if depth > MAX_YAML_DEPTH:
-            raise YamlRefused(f"nests lists or mappings more than {MAX_YAML_DEPTH} deep; a config holds flat settings")
-        active.add(key)
-        children = node.value if isinstance(node, yaml.SequenceNode) else (
-            [item for pair in node.value for item in pair] if isinstance(node, yaml.MappingNode) else [])
-        total = 1
-        for child in children:
-            total += size(child, depth + 1)
-            if total > MAX_YAML_VALUES:
-                raise YamlRefused(f"expands to more than {MAX_YAML_VALUES:,} values through its aliases (*name); write "
-                                  f"the settings out without nested aliases" if aliased else
-                                  f"holds more than {MAX_YAML_VALUES:,} values; a config holds a few settings")
-        active.discard(key)
-        sizes[key] = total
-        return total
-
-    size(root, 0)
-
-
-def safe_yaml(text: str) -> Any:
-    """``yaml.safe_load(text)`` within limits: at most ``MAX_YAML_BYTES``, no key twice in a mapping, at most
-    ``MAX_YAML_VALUES`` values with aliases expanded, ``MAX_YAML_DEPTH`` levels. Refusals raise ``YamlRefused``,
-    syntax errors ``yaml.YAMLError``."""
-    if len(text) > MAX_YAML_BYTES:
-        raise YamlRefused(f"is {len(text):,} characters long, more than the {MAX_YAML_BYTES:,} tfrl reads; give "
-                          f"a few settings")
-    try:
-        return yaml.load(text, Loader=_BoundedSafeLoader)  # a SafeLoader: plain values only
-    except RecursionError:
-        raise YamlRefused(f"nests lists or mappings more than {MAX_YAML_DEPTH} deep; a config holds flat "
-                          f"settings") from None
 
 
 @functools.lru_cache(maxsize=None)
@@ -194,6 +103,9 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
                 text = text[1:-1]
             try:
                 value = safe_yaml(text if text.startswith("[") else f"[{text}]")
+            except YamlValueError as exc:
+                raise ConfigError(f"{key}: {brief(value)} is not a list tfrl can read: a value {exc.reason}; write "
+                                  f"a list of plain values like [64, 64]") from None
             except YamlRefused as exc:
                 raise ConfigError(f"{key}: the value {exc}") from None
             except yaml.YAMLError:
@@ -208,6 +120,8 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
             return value
         try:
             return safe_yaml(value)
+        except YamlValueError as exc:
+            raise ConfigError(f"{key}: {brief(value)} {exc.reason}; {exc.fix}") from None
         except YamlRefused as exc:
             raise ConfigError(f"{key}: the value {exc}") from None
         except yaml.YAMLError:
@@ -232,7 +146,7 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
                 pass
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{key}: expected an integer, got {brief(value)}") from None
         if not number.is_integer():
             raise ConfigError(f"{key}: expected an integer, got {brief(value)}")
@@ -242,6 +156,8 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a number, got {brief(value)}")
         try:
             number = float(value)
+        except OverflowError:  # an integer beyond the largest float
+            raise ConfigError(f"{key}: expected a finite number, got {brief(value)}") from None
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected a number, got {brief(value)}") from None
         if not math.isfinite(number):
@@ -291,13 +207,27 @@ def _type_name(annotation: Any) -> str:
 def check_types(config: Any, label: str) -> None:
     """Raise ConfigError if a field of dataclass ``config`` holds a value of the wrong type (``__post_init__``).
 
-    Numbers may be Python or NumPy scalars, an int is a valid float, and a list is a valid tuple.
+    Numbers may be Python or NumPy scalars, an int is a valid float, and a list is a valid tuple. An integer must
+    fit where it goes: a 64-bit integer for an integer setting (NumPy and TensorFlow hold them so), a float for a
+    number.
     """
     hints = _hints(type(config))
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if not _type_ok(value, hints[f.name]):
             raise ConfigError(f"{label}: {f.name} must be {_type_name(hints[f.name])}, got {brief(value)}")
+        integer = "an integer" in _type_name(hints[f.name]) or "integers" in _type_name(hints[f.name])
+        limit = 2**63 - 1 if integer else sys.float_info.max
+        if _too_large(value, limit):  # NumPy, TensorFlow or float arithmetic would raise OverflowError later
+            bound = "2**63 - 1 (a 64-bit integer)" if integer else f"{limit:.4g} (the largest float)"
+            raise ConfigError(f"{label}: {f.name} must be at most {bound}, got {brief(value)}")
+
+
+def _too_large(value: Any, limit: float) -> bool:
+    """Whether ``value`` is an integer beyond ``limit`` in size (or a list holding one)."""
+    if isinstance(value, (list, tuple)):
+        return any(_too_large(v, limit) for v in value)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) > limit
 
 
 def apply_overrides(config: C, overrides: Mapping[str, Any], what: str = "hyperparameter") -> C:
@@ -330,51 +260,6 @@ def parse_assignments(pairs: list[str] | None) -> dict[str, str]:
             raise ConfigError(f"--set expects key=value, got {brief(pair)} (for example --set learning_rate=0.001)")
         out[key.strip()] = value.strip()
     return out
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with the safe loader, within ``safe_yaml``'s limits; a missing, oversized or malformed
-    file, or a key given twice, raises ConfigError."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise ConfigError(f"a config file must be given as a path, got {type(path).__name__} {brief(path)}; "
-                          f"pass settings themselves as keyword arguments or overrides={{...}}")
-    path = Path(path)
-    name = f"config file {str(path)!r}"
-    if not path.is_file():
-        raise ConfigError(f"{name} does not exist; give the path of a YAML file")
-    with path.open("rb") as file:  # never more than the limit: the file may be huge, or growing
-        raw = file.read(MAX_YAML_BYTES + 1)
-    if len(raw) > MAX_YAML_BYTES:
-        raise ConfigError(f"{name} is larger than {MAX_YAML_BYTES // 1024:,} KiB; a config file holds a few "
-                          f"settings (key: value lines), so give the right file")
-    try:
-        data = safe_yaml(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{name} is not a UTF-8 text file; give the path of a YAML file") from None
-    except YamlRefused as exc:
-        raise ConfigError(f"{name} {exc}") from None
-    except yaml.constructor.ConstructorError as exc:
-        tag = exc.problem.split("tag ")[-1].replace("tag:yaml.org,2002:", "!!") if "tag " in (exc.problem or "") else ""
-        tag = f" {tag[:80]}" if tag else ""
-        raise ConfigError(
-            f"{name} is not valid YAML for tfrl: the tag{tag} is refused; config files are read "
-            f"with YAML's safe loader, which builds plain values only (numbers, strings, lists, mappings), "
-            f"so remove the tag"
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{name} is not valid YAML ({where}{problem[:120]}); fix its syntax") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{name} must hold a mapping of key: value, not {type(data).__name__}")
-    for key in data:
-        if not isinstance(key, str):
-            raise ConfigError(f"{name} has the key {brief(key)}, which is not a setting name; "
-                              f"keys are names such as learning_rate")
-    return data
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -65,31 +65,47 @@ def _rows_to_text(header: list[str], rows: list[list[str]]) -> str:
     return buf.getvalue()
 
 
+def _read_rows(path: Path) -> tuple[str, list[tuple[int, list[str]]]]:
+    """The text of a ``metrics.csv`` and its rows, each with its line number. A file that is not UTF-8, not CSV or
+    whose header does not start with ``step,wall_time`` is a ``RunDirError``."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+        reader = csv.reader(io.StringIO(text))
+        lines = [(reader.line_num, row) for row in reader]
+    except UnicodeDecodeError as exc:
+        problem = f"is not a UTF-8 CSV file (byte 0x{data[exc.start]:02x} at position {exc.start})"
+    except csv.Error as exc:  # a field over csv.field_size_limit(), say
+        problem = f"is not a CSV file tfrl can read (line {reader.line_num}: {exc})"
+    else:
+        if text.strip() and tuple(lines[0][1][:2]) != _FIXED:
+            raise RunDirError(f"{str(path)!r} is not a tfrl metrics file: its header starts with "
+                              f"{[h[:40] for h in lines[0][1][:2]]}, expected {list(_FIXED)}; move it away or start "
+                              f"a new run directory")
+        return text, lines
+    raise RunDirError(f"{str(path)!r} {problem}; the run's metrics are damaged: restore the file or delete it")
+
+
 def _read_raw(path: Path) -> tuple[list[str], list[list[str]], bool]:
-    """Header, well-formed rows and whether anything was dropped (a torn last line after a crash)."""
-    text = path.read_text(encoding="utf-8")
+    """Header, rows and whether anything was dropped: a torn last line (a crash while writing it) or blank lines.
+    Any other row that is not of numbers is damage, a ``RunDirError`` naming its line: no row is lost unsaid."""
+    text, lines = _read_rows(path)
     if not text.strip():
         return [], [], bool(text)
-    lines = list(csv.reader(io.StringIO(text)))
-    header = lines[0]
-    if tuple(header[:2]) != _FIXED:
-        raise RunDirError(
-            f"{path} is not a tfrl metrics file: its header starts with {header[:2]}, expected "
-            f"{list(_FIXED)}; move it away or start a new run directory"
-        )
-    rows: list[list[str]] = []
-    dropped = not text.endswith("\n")
-    for i, row in enumerate(lines[1:]):
-        torn = i == len(lines) - 2 and not text.endswith("\n")
-        if torn or not row or len(row) > len(header):
+    header, rows = lines[0][1], []
+    torn = dropped = not text.endswith("\n")
+    for i, (line, row) in enumerate(lines[1:], start=1):
+        if not row or (torn and i == len(lines) - 1):
             dropped = True
             continue
         try:
-            float(row[0])
-            float(row[1])
+            ok = 2 <= len(row) <= len(header) and math.isfinite(float(row[0]) + float(row[1]))
         except ValueError:
-            dropped = True
-            continue
+            ok = False
+        if not ok:
+            raise RunDirError(f"{str(path)!r} line {line} is not a row of step, wall_time and at most {len(header) - 2} "
+                              f"metrics ({len(row)} cells: {','.join(row)[:60]!r}); the run's metrics are damaged: "
+                              f"restore the file, or delete that line (or the file) to continue the run")
         rows.append(row)
     return header, rows, dropped
 
@@ -238,16 +254,15 @@ class MetricsLogger:
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     """The columns of a ``metrics.csv`` (or of a run directory holding one) as float arrays.
 
-    Empty cells read as ``nan``; the keys keep the column order of the file. An empty file gives an
-    empty dict.
+    Empty cells, and cells that are not numbers, read as ``nan``; the keys keep the column order of the file. An
+    empty file gives an empty dict; one that is not a tfrl metrics file (UTF-8 CSV) is a ``RunDirError``.
     """
     path = Path(path)
     if path.is_dir():
         path = path / METRICS_FILE
     if not path.is_file():
         raise RunDirError(f"no metrics file at {path}: pass a run directory or its {METRICS_FILE}")
-    with open(path, newline="", encoding="utf-8") as f:
-        lines = [row for row in csv.reader(f) if row]
+    lines = [row for _, row in _read_rows(path)[1] if row]
     if not lines:
         return {}
     header, rows = lines[0], lines[1:]

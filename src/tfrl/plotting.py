@@ -163,17 +163,23 @@ def expand_runs(paths) -> list[Path]:
 
 
 def _read_config(run: Path) -> dict:
-    """A run's ``config.yaml`` (read here rather than with ``tfrl.train``, which imports TensorFlow)."""
+    """A run's ``config.yaml``, read with the safe reader of ``tfrl.yaml_io`` (rather than with ``tfrl.train``,
+    which imports TensorFlow); a missing, unreadable or malformed one is a ``RunDirError``."""
     import yaml
 
     from tfrl.errors import RunDirError
+    from tfrl.yaml_io import read_yaml_file
 
     try:
-        record = yaml.safe_load((run / "config.yaml").read_text())
-    except (OSError, yaml.YAMLError):
+        record = read_yaml_file(run / "config.yaml")
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
         record = None
-    if not isinstance(record, dict) or not {"algo", "env"} <= set(record):
-        raise RunDirError(f"{str(run / 'config.yaml')!r} is missing or corrupt (not a tfrl run config)")
+    if not (isinstance(record, dict) and {"algo", "env", "run", "agent"} <= set(record)
+            and all(isinstance(record[k], str) for k in ("algo", "env"))
+            and all(isinstance(record[k], dict) and all(isinstance(key, str) for key in record[k])
+                    for k in ("run", "agent"))):
+        raise RunDirError(f"{str(run / 'config.yaml')!r} is missing or corrupt (not a tfrl run config); restore it "
+                          f"or leave the run out")
     return record
 
 

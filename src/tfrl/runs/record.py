@@ -17,11 +17,12 @@ import yaml
 
 from tfrl import __version__
 from tfrl.agents import Algorithm, get_algorithm
-from tfrl.config import MAX_YAML_BYTES, apply_overrides, safe_yaml, to_dict
+from tfrl.config import apply_overrides, to_dict
 from tfrl.errors import ConfigError, RunDirError
 from tfrl.fileio import atomic_write_text
 from tfrl.runs.lock import LOCK_FILE
 from tfrl.runs.settings import RunConfig, Settings
+from tfrl.yaml_io import read_yaml_file
 
 __all__ = ["env_label", "new_run_dir", "start_run_dir", "first_missing", "remove_empty", "remove_if_unstarted",
            "load_record", "saved_configs", "saved_env", "update_total_steps"]
@@ -161,10 +162,11 @@ def load_record(run_dir: str | Path) -> dict[str, Any]:
         raise RunDirError(f"{str(run_dir)!r} is not a tfrl run: it has no config.yaml; pass a directory that "
                           f"'tfrl train' created")
     try:
-        record = safe_yaml(path.read_text()) if path.stat().st_size <= MAX_YAML_BYTES else None
-    except (yaml.YAMLError, UnicodeDecodeError):
+        record = read_yaml_file(path)
+    except (yaml.YAMLError, UnicodeDecodeError):  # too large, malformed, values the safe loader cannot build
         record = None
-    if not isinstance(record, dict) or not {"algo", "env", "run", "agent"} <= set(record):
+    if not (isinstance(record, dict) and {"algo", "env", "run", "agent"} <= set(record)
+            and isinstance(record["run"], dict) and isinstance(record["agent"], dict)):
         raise RunDirError(f"{str(path)!r} is corrupt (not a tfrl run config); the run cannot be read")
     return record
 

@@ -68,11 +68,12 @@ class RunConfig:
     same weights on every run and across a stop and resume (backends 'sync' and 'tf')."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.seed, int) and not 0 <= self.seed <= 2**32 - 1:  # before check_types' 64-bit bound
+            raise ConfigError("run config: seed must lie in [0, 2**32 - 1]")
         check_types(self, "run config")
         backends = backend_names()
         checks = [
             (self.total_steps >= 1, "total_steps must be >= 1"),
-            (0 <= self.seed <= 2**32 - 1, "seed must lie in [0, 2**32 - 1]"),
             (self.num_envs >= 1, "num_envs must be >= 1"),
             (self.num_envs <= self.total_steps,
              f"num_envs ({self.num_envs}) is larger than total_steps ({self.total_steps}): every environment would "
