@@ -8,15 +8,20 @@ codec problem.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from tfrl.errors import check_output_path
 from tfrl.fileio import atomic_path
 
-__all__ = ["write_video", "annotate"]
+__all__ = ["write_video", "video_path", "annotate"]
 
 _log = logging.getLogger(__name__)
 
@@ -59,26 +64,48 @@ def _pad_even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+@contextlib.contextmanager
+def _ffmpeg_log() -> Iterator[Callable[[], str]]:
+    """Point file descriptor 2, which the ffmpeg process inherits, at a temporary file while the block runs.
+
+    Yields a function that reads what was written there: ffmpeg's error lines become part of the error
+    instead of reaching the console.
+    """
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        read = lambda: (log.seek(0), log.read().decode(errors="replace"))[1]  # noqa: E731
+        try:
+            yield read
+            text = read()  # the block succeeded: pass on anything written meanwhile
+            if text:
+                os.write(saved, text.encode())
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: int) -> None:
-    """Encode ``frames`` as H.264 (yuv420p, so every player reads it) into ``path``."""
+    """Encode ``frames`` as H.264 (yuv420p, so every player reads it) into ``path``; on failure (an exception,
+    or no file written), raise a RuntimeError with ffmpeg's last error line."""
     import imageio.v2 as imageio
 
-    writer = imageio.get_writer(
-        str(path),
-        format="FFMPEG",
-        mode="I",
-        fps=fps,
-        codec="libx264",
-        pixelformat="yuv420p",
-        macro_block_size=1,
-        quality=7,
-        ffmpeg_log_level="error",
-    )
-    try:
-        for frame in frames:
-            writer.append_data(_pad_even(frame))
-    finally:
-        writer.close()
+    with _ffmpeg_log() as log:
+        try:
+            writer = imageio.get_writer(str(path), format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                                        pixelformat="yuv420p", macro_block_size=1, quality=7, ffmpeg_log_level="error")
+            try:
+                for frame in frames:
+                    writer.append_data(_pad_even(frame))
+            finally:
+                writer.close()
+            if not path.is_file() or path.stat().st_size == 0:  # ffmpeg can fail without a Python error
+                raise OSError(f"ffmpeg wrote no file {str(path)!r}")
+        except Exception as exc:
+            lines = [line.strip() for line in log().splitlines() if line.strip()]
+            raise RuntimeError(f"ffmpeg: {lines[-1]}" if lines else f"{type(exc).__name__}: {exc}") from exc
 
 
 def _write_gif(frames: Sequence[np.ndarray], path: Path, fps: int) -> None:
@@ -106,6 +133,14 @@ def _atomic(
         write(frames, tmp, fps)
 
 
+def video_path(path: str | Path, what: str = "--out") -> Path:
+    """The file ``write_video`` writes for ``path`` (``.mp4`` added when it has no suffix), checked before any
+    frame is made: ``ConfigError`` (naming ``what``) for an empty path, a directory, a path through a file or
+    a name too long for the file system."""
+    path = check_output_path(path, what=what, example="video.mp4")
+    return path if path.suffix else check_output_path(path.with_suffix(".mp4"), what=what, example="video.mp4")
+
+
 def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: int = 30) -> Path:
     """Write RGB uint8 frames of shape (H, W, 3) to an MP4 and return the path written.
 
@@ -117,14 +152,13 @@ def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: int = 30) -
     Raises:
         ValueError: no frames, frames that are not uint8 (H, W, 3), frames of different shapes, or
             ``fps`` below 1.
+        ConfigError: a ``path`` that cannot be written (see ``video_path``).
     """
     if int(fps) < 1:
         raise ValueError(f"fps must be at least 1, got {fps}")
     fps = int(fps)
     checked = _check_frames(frames)
-    path = Path(path)
-    if not path.suffix:
-        path = path.with_suffix(".mp4")
+    path = video_path(path, what="path")
     path.parent.mkdir(parents=True, exist_ok=True)
 
     if path.suffix.lower() == ".gif":

@@ -564,6 +564,50 @@ API_CASES = [
     case("failed-seeds-leave-nothing", lambda c: _leaves_nothing(
          c.tmp / "runs", lambda: _train_seeds_pendulum(c)), UnsupportedSpaceError,
          r"DQN needs a discrete action space"),
+    # values YAML's safe loader cannot build, in a --set value or a run's config.yaml; a damaged metrics.csv
+    case("set-list-int-tag", lambda c: __import__("tfrl.config", fromlist=["x"]).apply_overrides(
+         _cfg("DQNConfig"), {"hidden_sizes": "!!int x"}), ConfigError,
+         r"^hidden_sizes: '!!int x' is not a list tfrl can read: a value cannot be read as an integer \(invalid "
+         r"literal for int\(\) with base 10: 'x'\); write a list of plain values like \[64, 64\]$"),
+    case("set-list-impossible-date", lambda c: __import__("tfrl.config", fromlist=["x"]).apply_overrides(
+         _cfg("DQNConfig"), {"hidden_sizes": "[2001-02-30]"}), ConfigError,
+         r"^hidden_sizes: '\[2001-02-30\]' is not a list tfrl can read: a value cannot be read as a date \(day is out "
+         r"of range for month\); write a list of plain values like \[64, 64\]$"),
+    case("set-list-5000-digits", lambda c: __import__("tfrl.config", fromlist=["x"]).apply_overrides(
+         _cfg("DQNConfig"), {"hidden_sizes": "[" + "1" * 5000 + "]"}), ConfigError,
+         r"^(?=.{0,300}$)hidden_sizes: .* a value cannot be read as an integer \(it has 5,000 characters, more than the "
+                      r"1,000 tfrl reads\); write a list of plain values"),
+    case("run-config-integer-beyond-int64", lambda c: _run_config(total_steps=10**400), ConfigError,
+         r"^(?=.{0,200}$)run config: total_steps must be at most 2\*\*63 - 1 \(a 64-bit integer\), got 10+\.\.\.0+$"),
+    case("run-config-number-beyond-floats", lambda c: _run_config(target_return=10**400), ConfigError,
+         r"^(?=.{0,200}$)run config: target_return must be at most 1\.798e\+308 \(the largest float\), got 10+\.\.\.0+$"),
+    case("dqn-config-interval-beyond-int64", lambda c: _cfg("DQNConfig", target_update_interval=10**30), ConfigError,
+         r"DQN config: target_update_interval must be at most 2\*\*63 - 1 \(a 64-bit integer\), got 10+$"),
+    case("evaluate-run-config-int-tag", lambda c: _evaluate(c.dir("tagged", "algo: !!int x\n"), episodes=1),
+         RunDirError, r"^'.*tagged/config\.yaml' is corrupt \(not a tfrl run config\); the run cannot be read$"),
+    case("plot-run-config-impossible-date", lambda c: __import__("tfrl.plotting", fromlist=["x"]).plot_runs(
+         [c.dir("dated", "algo: dqn\nenv: 2001-02-30\nrun: {}\nagent: {}\n")], c.tmp / "f.png"), RunDirError,
+         r"^'.*dated/config\.yaml' is missing or corrupt \(not a tfrl run config\); restore it or leave the run out$"),
+    case("resume-metrics-not-utf8", lambda c: (c.copy_run(), c.file("copy/metrics.csv", b"step,\xff\n1,2,3\n"),
+                                               _resume(c.tmp / "copy", total_steps=600)), RunDirError,
+         r"^'.*copy/metrics\.csv' is not a UTF-8 CSV file \(byte 0xff at position 5\); the run's metrics are "
+         r"damaged: restore the file or delete it$"),
+    case("plot-metrics-not-utf8", lambda c: (c.copy_run(), c.file("copy/metrics.csv", b"step,\xff\n1,2,3\n"),
+                                             __import__("tfrl.plotting", fromlist=["x"]).plot_runs(
+                                                 [c.tmp / "copy"], c.tmp / "f.png")), RunDirError,
+         r"^'.*copy/metrics\.csv' is not a UTF-8 CSV file \(byte 0xff at position 5\); the run's metrics are "
+         r"damaged: restore the file or delete it$"),
+    case("resume-metrics-non-numeric-step", lambda c: (
+         c.copy_run(), c.file("copy/metrics.csv", "step,wall_time,a\n1,0.5,1\nabc,0.6,2\n3,0.7,3\n"),
+         _resume(c.tmp / "copy", total_steps=600)), RunDirError,
+         r"^'.*copy/metrics\.csv' line 3 is not a row of step, wall_time and at most 1 metrics \(3 cells: "
+         r"'abc,0\.6,2'\); the run's metrics are damaged: restore the file, or delete that line \(or the file\) to "
+         r"continue the run$"),
+    case("plot-metrics-wrong-header", lambda c: (c.copy_run(), c.file("copy/metrics.csv", "epoch,loss\n1,0.5\n"),
+                                                 __import__("tfrl.plotting", fromlist=["x"]).plot_runs(
+                                                     [c.tmp / "copy"], c.tmp / "f.png")), RunDirError,
+         r"^'.*copy/metrics\.csv' is not a tfrl metrics file: its header starts with \['epoch', 'loss'\], expected "
+         r"\['step', 'wall_time'\]; move it away or start a new run directory$"),
 ]
 
 
@@ -661,6 +705,33 @@ YAML_CASES = [
                r"so give the right file"),
     *yaml_case("huge-key", "? " + "learning_rate" * 10_000 + "\n: 1\n",  # an explicit key: no 1024-character limit
                under(1500) + r".*unknown setting 'learning_ratelearning_rate[a-z_]*\.\.\.' in config file"),
+    # values YAML's safe loader cannot build: one line with their position, not a traceback
+    *yaml_case("int-tag", "learning_rate: !!int x\n",
+               r"config file '.*settings\.yaml' is not valid YAML for tfrl: the value at line 1, column 16 cannot be "
+               r"read as an integer \(invalid literal for int\(\) with base 10: 'x'\); write a plain number, "
+               r"true/false, or text in quotes$"),
+    *yaml_case("bool-tag", "dueling: !!bool x\n",
+               r"is not valid YAML for tfrl: the value at line 1, column 10 cannot be read \('x' is not true or "
+               r"false\); write a plain number, true/false, or text in quotes$"),
+    *yaml_case("timestamp-tag", "gamma: !!timestamp x\n",
+               r"the value at line 1, column 8 cannot be read \('x' is not a date\); write a plain number"),
+    *yaml_case("impossible-date", "gamma: 2001-02-30\n",
+               r"the value at line 1, column 8 cannot be read as a date \(day is out of range for month\); write a "
+               r"plain number, true/false, or text in quotes$"),
+    *yaml_case("5000-digits", "gamma: " + "1" * 5000 + "\n",
+               SHORT + r".*the value at line 1, column 8 cannot be read as an integer \(it has 5,000 characters, more "
+                       r"than the 1,000 tfrl reads\); write a shorter number$"),
+    *yaml_case("bad-base64", "gamma: !!binary x\n",
+               r"the value at line 1, column 8 cannot be read as base64 data \(failed to decode base64 data: .*\); "
+               r"write a plain number"),
+    *yaml_case("unhashable-key", "? [1]\n: 2\n",
+               r"the value at line 1, column 3 cannot be read \(found unhashable key\); write a plain number"),
+    *yaml_case("sweep-int-tag", "algo: dqn\nenv: !!int x\n",
+               r"is not valid YAML for tfrl: the value at line 2, column 6 cannot be read as an integer", kind="sweep"),
+    *yaml_case("sweep-impossible-dates-list", "\n  - 2001-02-30\n  - 2001-02-30\n",
+               r"the value at line 2, column 5 cannot be read as a date \(day is out of range", kind="sweep"),
+    *yaml_case("number-beyond-floats", "gamma: 1" + "0" * 400 + "\n",
+               SHORT + r".*gamma: expected a finite number, got 10+\.\.\.0+$"),
 ]
 
 
@@ -765,6 +836,9 @@ CLI_CASES = [
     cli("num-envs-zero", lambda c: [*TRAIN, "--num-envs", "0"], r"run config: num_envs must be >= 1"),
     cli("seed-and-seeds", lambda c: [*TRAIN, "--seed", "1", "--seeds", "1", "2"],
         r"give either --seed or --seeds, not both"),
+    cli("seeds-too-large-leaves-no-dir", lambda c: [[*TRAIN, "--seeds", "1", str(2**64), "--run-dir", c.tmp / "sd"],
+                                                    lambda: not (c.tmp / "sd").exists()],
+        r"run config: seed must lie in \[0, 2\*\*32 - 1\]"),
     cli("seeds-duplicate", lambda c: [*TRAIN, "--seeds", "1", "1", "--run-dir", c.tmp / "seeds"],
         r"seeds must be distinct integers, got \[1, 1\]"),
     cli("tf-backend-reinforce", lambda c: ["train", "reinforce", "CartPole-v1", "--backend", "tf"],
@@ -845,6 +919,41 @@ CLI_CASES = [
     cli("params-unknown-algo", lambda c: ["params", "dqm"], r"unknown algorithm 'dqm'\. Did you mean dqn\?"),
     cli("sweep-missing-file", lambda c: ["sweep", c.tmp / "nope.yaml"],
         r"config file '.*nope\.yaml' does not exist; give the path of a YAML file"),
+    # environments whose package is not installed (skipped where it is), module parts that are no module names
+    cli("env-needs-missing-module-leaves-no-run-dir",
+        lambda c: [["train", "ppo", "phys2d/CartPole-v1", "--run-dir", c.tmp / "jax"],
+                   lambda: not (c.tmp / "jax").exists()],
+        r"environment 'phys2d/CartPole-v1' needs the module 'jax', which is not installed; install it \(pip install jax\)",
+        skip="jax is installed" if __import__("importlib.util").util.find_spec("jax") else None),
+    cli("env-needs-box2d", lambda c: ["train", "ppo", "LunarLander-v3", "--run-dir", c.tmp / "ll"],
+        r"environment 'LunarLander-v3' needs Box2D, which is not installed; .*pip install .*gymnasium\[box2d\]",
+        skip="Box2D is installed" if __import__("importlib.util").util.find_spec("Box2D") else None),
+    cli("env-module-needs-box2d", lambda c: ["params", "ppo", "gymnasium.envs.box2d:LunarLander-v3"],
+        r"environment 'gymnasium\.envs\.box2d:LunarLander-v3' needs Box2D, which is not installed; "
+        r".*gymnasium\[box2d\]",
+        skip="Box2D is installed" if __import__("importlib.util").util.find_spec("Box2D") else None),
+    cli("env-needs-mujoco", lambda c: ["eval", c.run_with_config("env: CartPole-v1", "env: HalfCheetah-v5")],
+        r"environment 'HalfCheetah-v5' needs MuJoCo, which is not installed; .*pip install .*gymnasium\[mujoco\]",
+        skip="MuJoCo is installed" if __import__("importlib.util").util.find_spec("mujoco") else None),
+    cli("env-empty-module", lambda c: ["train", "dqn", ":CartPole-v1"],
+        r"':CartPole-v1' names the module '', which is not an importable module name; write module:EnvId with an "
+        r"absolute module \(for example my_package\.envs:MyEnv-v0\)"),
+    cli("env-relative-module", lambda c: ["train", "ppo", "..:CartPole-v1"],
+        r"'\.\.:CartPole-v1' names the module '\.\.', which is not an importable module name; write module:EnvId"),
+    # --seed of eval and watch, --out of plot, watch, export and sweep
+    cli("eval-seed-too-large", lambda c: ["eval", c.run, "--seed", "18446744073709551616"],
+        r"--seed must lie in \[0, 2\*\*32 - 1\], got 18446744073709551616"),
+    cli("plot-out-empty", lambda c: ["plot", c.run, "--out", ""],
+        r"--out is empty; name a file \(for example --out returns\.png\)"),
+    cli("watch-out-a-directory", lambda c: ["watch", c.run, "--out", "."],
+        r"cannot write '\.': it is a directory; name a file for --out \(for example video\.mp4\)"),
+    cli("export-out-under-a-file", lambda c: ["export", c.run, "--out", c.file("f.txt", "mine") / "sub"],
+        r"cannot write '.*f\.txt/sub': '.*f\.txt' is a file, not a directory; choose another --out"),
+    cli("sweep-out-too-long",
+        lambda c: ["sweep", c.file("s.yaml", "algo: dqn\nenv: CartPole-v1\n"), "--out", "a" * 300],
+        r"cannot write 'a+\.\.\.a+': File name too long \(names of at most \d+ bytes\); choose a shorter --out"),
+    cli("plot-svg-is-a-directory", lambda c: (c.dir("fig.svg"), ["plot", c.run, "--out", "fig.png"])[1],
+        r"cannot use 'fig\.svg': Is a directory; a directory stands where a file is needed; choose another path"),
 ]
 
 

@@ -12,15 +12,15 @@ algorithm cannot handle) prints one line, ``tfrl: error: ...``, and exits with c
 from __future__ import annotations
 
 import argparse
-import errno
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tfrl.agents import ALGORITHMS
+from tfrl.errors import ConfigError, TfrlError, check_output_path, os_error_message
 from tfrl.runs import backend_names
-from tfrl.errors import TfrlError
 
 __all__ = ["main", "build_parser"]
 
@@ -35,6 +35,21 @@ def _quiet_environment() -> None:
     set in the environment is kept.
     """
     os.environ.setdefault(_TF_LOG_LEVEL, "3")
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null while the block runs (C++ log lines, too, go there)."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _quiet_tensorflow() -> None:
@@ -53,20 +68,11 @@ def _quiet_tensorflow() -> None:
 
         tf.config.list_physical_devices()
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    with _stderr_to_devnull():
         import tensorflow as tf
 
         tf.config.list_physical_devices()
         tf.get_logger().setLevel("ERROR")
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 _TRUST_RUN_HELP = ("import the environment class this run names even if it is not from an installed package: only "
@@ -167,7 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from tfrl.config import parse_assignments
-    from tfrl.errors import ConfigError
 
     overrides = parse_assignments(args.assignments)
     for flag, key in (("steps", "total_steps"), ("seed", "seed"), ("num_envs", "num_envs"), ("backend", "backend")):
@@ -239,12 +244,17 @@ def _print_result(result) -> None:
 
 
 def _check_run_and_episodes(args: argparse.Namespace) -> None:
-    """Refuse a bad --episodes or RUN before TensorFlow is imported (then import it quietly)."""
-    from tfrl.errors import ConfigError
+    """Refuse a bad --episodes, --seed, --out or RUN before TensorFlow is imported (then import it quietly)."""
     from tfrl.runs import load_record
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
+    if not 0 <= args.seed <= 2**32 - 1:
+        raise ConfigError(f"--seed must lie in [0, 2**32 - 1], got {args.seed}")
+    if getattr(args, "out", None) is not None:  # watch
+        from tfrl.video import video_path
+
+        video_path(args.out)
     load_record(Path(args.run))
     _quiet_tensorflow()
 
@@ -316,7 +326,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from tfrl.plotting import expand_runs, plot_runs
 
     out = args.out
-    if out is None:
+    if out is not None:
+        check_output_path(out, example="returns.png")
+    else:
         runs = [p.resolve() for p in expand_runs(args.runs)]
         parent = runs[0] if len(runs) == 1 else Path(os.path.commonpath(runs))
         out = parent / "returns.png"
@@ -328,23 +340,15 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from tfrl.export import check_export_args
 
-    check_export_args(args.run, args.format)  # a clear error before TensorFlow is imported
+    check_export_args(args.run, args.format, args.out)  # a clear error before TensorFlow is imported
     _quiet_tensorflow()
     from tfrl.export import export_policy
 
     # TensorFlow's C++ logging (device probing, the TFLite converter's notes) would bury the two lines
     # printed below; failures still arrive as Python exceptions, after stderr is restored.
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
+    with _stderr_to_devnull():
         path = export_policy(args.run, format=args.format, out=args.out, check=not args.no_check,
                              safe_mode=not args.no_safe_mode, trust=args.trust_run)
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
     print(f"{args.format}: {path}")
     signature = path / "signature.json" if path.is_dir() else path.with_name(f"{path.stem}.signature.json")
     print(f"signature: {signature}")
@@ -352,6 +356,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    if args.out:
+        check_output_path(args.out, directory=True, example="sweeps/my_sweep")
     _quiet_tensorflow()  # the sweep file is checked against the agents' configs
     from tfrl.sweep import load_spec, run_sweep
 
@@ -372,8 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"train": _cmd_train, "eval": _cmd_eval, "watch": _cmd_watch, "envs": _cmd_envs,
-                "params": _cmd_params, "plot": _cmd_plot, "export": _cmd_export,
-                "sweep": _cmd_sweep}
+                "params": _cmd_params, "plot": _cmd_plot, "export": _cmd_export, "sweep": _cmd_sweep}
     try:
         return commands[args.command](args)
     except TfrlError as exc:
@@ -382,17 +387,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tfrl: interrupted", file=sys.stderr)
         return 130
-    except OSError as exc:
-        if exc.errno not in _STORAGE_ERRORS:
+    except OSError as exc:  # a full disk, or a path that cannot be read or written: one line, not a traceback
+        message = os_error_message(exc, training=args.command == "train")
+        if message is None:
             raise
-        where = f" writing {exc.filename}" if exc.filename else ""
-        print(f"tfrl: error: {exc.strerror}{where}; free some space (or choose a writable directory) and resume "
-              f"the run with 'tfrl train --resume RUN': its newest complete checkpoint is intact", file=sys.stderr)
+        print(f"tfrl: error: {message}", file=sys.stderr)
         return 2
-
-
-_STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
-"""A disk that is full, over quota, read-only or not ours: one line at the command line, not a traceback."""
 
 
 if __name__ == "__main__":

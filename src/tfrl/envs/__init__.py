@@ -11,6 +11,8 @@ Game records: ``env.pop_game_records()`` gives the whole games finished since it
 and length) for Atari environments, whose training episodes are single lives; ``[]`` for others.
 
 Ids and back-ends without TensorFlow: ``tfrl.envs.ids`` (``check_env_id``, ``list_env_ids``, ``Backend``).
+``check_env_id`` (which ``make`` calls for an id) imports the environment's module, so an id whose package is
+not installed (Box2D, MuJoCo, jax) raises ``tfrl.errors.MissingDependencyError`` naming the package at once.
 
 Auto-reset: the step after a LAST step returns FIRST of a new episode for that env, and the
 action given for that env in that call is ignored (see ``tfrl.envs.core``).

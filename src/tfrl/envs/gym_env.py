@@ -25,7 +25,7 @@ import gymnasium
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
-from tfrl.envs.ids import GYMNASIUM_BACKENDS, SYNC_BACKEND, check_backend
+from tfrl.envs.ids import GYMNASIUM_BACKENDS, SYNC_BACKEND, check_backend, missing_dependency
 from tfrl.envs.vector import VectorAdapter
 from tfrl.errors import ConfigError, UnsupportedSpaceError
 from tfrl.specs import ArraySpec, BoundedArraySpec, TimeStep
@@ -97,8 +97,22 @@ class _SpecCheck(gymnasium.Wrapper):
         return observation, reward, terminated, truncated, info
 
 
+def _fn_name(env_fn: Callable[[], gymnasium.Env]) -> str:
+    """What a sub-env function of ``tfrl.envs.make`` builds, for messages: the id, or the class or factory name."""
+    while isinstance(env_fn, functools.partial) and env_fn.args:
+        first = env_fn.args[0]
+        if isinstance(first, str):
+            return first
+        env_fn = first
+    return getattr(env_fn, "__name__", type(env_fn).__name__)
+
+
 def _checked(env_fn: Callable[[], gymnasium.Env]) -> gymnasium.Env:
-    return _SpecCheck(env_fn())
+    try:
+        env = env_fn()
+    except gymnasium.error.DependencyNotInstalled as exc:  # a package the environment imports only when built
+        raise missing_dependency(_fn_name(env_fn), exc) from None
+    return _SpecCheck(env)
 
 
 class GymnasiumEnvironment(VectorAdapter):
@@ -183,10 +197,10 @@ class GymnasiumEnvironment(VectorAdapter):
         """An RGB frame of sub-env 0 when made with ``render_mode="rgb_array"``, else None."""
         if self._vec.render_mode is None:
             return None
-        if isinstance(self._vec, SyncVectorEnv):
-            frame = self._vec.envs[0].render()
-        else:
-            frame = self._vec.call("render")[0]
+        try:
+            frame = self._vec.envs[0].render() if isinstance(self._vec, SyncVectorEnv) else self._vec.call("render")[0]
+        except gymnasium.error.DependencyNotInstalled as exc:  # pygame, for most rgb_array frames
+            raise missing_dependency(self.env_id, exc) from None
         return np.asarray(frame) if frame is not None else None
 
     def call(self, name: str, *args, **kwargs) -> tuple:

@@ -8,12 +8,13 @@ imports it, so the command line can check its arguments before it loads TensorFl
 from __future__ import annotations
 
 import importlib
+import re
 import typing
 from typing import Literal
 
 import gymnasium
 
-from tfrl.errors import ConfigError, UnknownEnvironmentError, unknown_name
+from tfrl.errors import ConfigError, MissingDependencyError, UnknownEnvironmentError, unknown_name
 
 __all__ = [
     "Backend",
@@ -26,6 +27,7 @@ __all__ = [
     "check_backend",
     "check_env_id",
     "list_env_ids",
+    "missing_dependency",
     "split_module",
     "is_atari_id",
     "register_ale",
@@ -80,19 +82,61 @@ def register_ale() -> bool:
     return True
 
 
+def missing_dependency(env_id: str, exc: BaseException) -> MissingDependencyError | None:
+    """The error to raise when making ``env_id`` failed with ``exc`` because a package is not installed
+    (Gymnasium's ``DependencyNotInstalled`` or a ``ModuleNotFoundError``); None for any other ``exc``."""
+    if isinstance(exc, gymnasium.error.DependencyNotInstalled):
+        text = " ".join(str(exc).split())
+        found = re.match(r"(?P<dep>.+?) is not installed[.,;:]?\s*(?P<hint>.*)$", text)
+        if found is None:
+            return MissingDependencyError(f"environment {env_id!r} needs a package that is not installed: {text}")
+        hint = found["hint"].rstrip(".") or "install it"
+        return MissingDependencyError(f"environment {env_id!r} needs {found['dep']}, which is not installed; {hint}")
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return MissingDependencyError(f"environment {env_id!r} needs the module {exc.name!r}, which is not installed; "
+                                      f"install it (pip install {exc.name.split('.')[0]})")
+    return None
+
+
+def _import_module(env_id: str, module: str) -> None:
+    """Import the ``module`` part of ``env_id``, refusing a name that is no absolute module name."""
+    if not all(part.isidentifier() for part in module.split(".")):
+        raise UnknownEnvironmentError(
+            f"{env_id!r} names the module {module!r}, which is not an importable module name; write module:EnvId "
+            f"with an absolute module (for example my_package.envs:MyEnv-v0)")
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name is None or not (module == e.name or module.startswith(e.name + ".")):
+            raise missing_dependency(env_id, e) or e from None  # one of the module's own imports failed
+        raise UnknownEnvironmentError(
+            f"cannot import module {module!r} named in environment id {env_id!r} ({e}); "
+            f"install the package that provides it"
+        ) from None
+    except gymnasium.error.DependencyNotInstalled as e:
+        raise missing_dependency(env_id, e) from None
+
+
+def _load_entry_point(env_id: str, name: str) -> None:
+    """Import the module of the registered ``name``'s entry point, so that a missing package is named now."""
+    entry_point = gymnasium.registry[name].entry_point
+    if not isinstance(entry_point, str):
+        return
+    try:
+        gymnasium.envs.registration.load_env_creator(entry_point)
+    except (ModuleNotFoundError, gymnasium.error.DependencyNotInstalled) as e:
+        error = missing_dependency(env_id, e)
+        if error is None:
+            raise
+        raise error from None
+
+
 def check_env_id(env_id: str) -> None:
-    """Make ``env_id`` known to Gymnasium (import its module or ale-py), or raise UnknownEnvironmentError."""
-    module, name = split_module(env_id)
-    if module is not None:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name is None or not (module == e.name or module.startswith(e.name + ".")):
-                raise  # the module exists but one of its own imports failed: show the real error
-            raise UnknownEnvironmentError(
-                f"cannot import module {module!r} named in environment id {env_id!r} ({e}); "
-                f"install the package that provides it"
-            ) from None
+    """Make ``env_id`` known to Gymnasium (import its module or ale-py), or raise UnknownEnvironmentError; raise
+    MissingDependencyError when the environment needs a package that is not installed (Box2D, MuJoCo, jax...)."""
+    module, _, name = env_id.rpartition(":")
+    if ":" in env_id:
+        _import_module(env_id, module)
     if is_atari_id(name) and name not in gymnasium.registry and not register_ale():
         raise UnknownEnvironmentError(
             f"environment id {env_id!r} is an Atari game, which needs ale-py: "
@@ -101,6 +145,7 @@ def check_env_id(env_id: str) -> None:
     if name not in gymnasium.registry:
         raise UnknownEnvironmentError(unknown_name(
             "environment id", name, list_env_ids(), listing="Run 'tfrl envs' to list the installed ids."))
+    _load_entry_point(env_id, name)
 
 
 def list_env_ids() -> list[str]:

@@ -29,7 +29,6 @@ TensorFlow), ``tfrl.export.graph`` (the greedy action function), ``tfrl.export.s
 
 from __future__ import annotations
 
-from tfrl.export import formats
 from tfrl.export.formats import (
     CONTINUOUS_ATOL,
     FORMATS,
@@ -39,9 +38,25 @@ from tfrl.export.formats import (
     ExportMismatchError,
     check_export_args,
     check_format,
+    check_out,
     default_out,
 )
 from tfrl.export.verify import sample_observations, tflite_runner
 from tfrl.export.write import export_model, export_policy
 
-__all__ = [*formats.__all__, "export_model", "export_policy", "sample_observations", "tflite_runner"]
+__all__ = [
+    "CONTINUOUS_ATOL",
+    "FORMATS",
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "SIGNATURE_KEY",
+    "ExportMismatchError",
+    "check_export_args",
+    "check_format",
+    "check_out",
+    "default_out",
+    "export_model",
+    "export_policy",
+    "sample_observations",
+    "tflite_runner",
+]

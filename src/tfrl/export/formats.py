@@ -5,9 +5,10 @@ Nothing here imports TensorFlow, so ``tfrl export`` rejects a bad format or run 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from tfrl.errors import ConfigError, RunDirError, TfrlError, unknown_name
+from tfrl.errors import ConfigError, RunDirError, TfrlError, check_output_path, unknown_name
 
 __all__ = [
     "CONTINUOUS_ATOL",
@@ -18,6 +19,7 @@ __all__ = [
     "ExportMismatchError",
     "check_export_args",
     "check_format",
+    "check_out",
     "default_out",
 ]
 
@@ -44,9 +46,22 @@ def check_format(format: str) -> str:
     return format
 
 
-def check_export_args(run_dir: str | Path, format: str) -> None:
-    """Raise ``ConfigError`` for an unknown format or ``RunDirError`` for a missing run, without TensorFlow."""
+def check_out(out: str | Path, format: str) -> Path:
+    """The path an export of ``format`` to ``out`` writes: ``out``, or ``out/policy.tflite`` for 'tflite' when
+    ``out`` is a directory. ``ConfigError`` if it cannot be written (``tfrl.errors.check_output_path``)."""
     check_format(format)
+    if format == "tflite" and str(out).strip() and os.path.isdir(out):
+        out = Path(out) / "policy.tflite"
+    return check_output_path(out, directory=format == "saved_model",
+                             example="policy.tflite" if format == "tflite" else "saved_model")
+
+
+def check_export_args(run_dir: str | Path, format: str, out: str | Path | None = None) -> None:
+    """Raise ``ConfigError`` for an unknown format or an ``out`` that cannot be written, or ``RunDirError`` for
+    a missing run, without TensorFlow."""
+    check_format(format)
+    if out is not None:
+        check_out(out, format)
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"run directory {str(run_dir)!r} does not exist; pass a directory that 'tfrl train' created")

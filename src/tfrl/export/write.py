@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from tfrl.errors import ConfigError
+from tfrl.errors import ConfigError, check_output_path
 from tfrl.export import graph
-from tfrl.export.formats import INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY, check_export_args, check_format, default_out
+from tfrl.export.formats import (INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY, check_export_args, check_format, check_out,
+                                 default_out)
 from tfrl.export.signature import signature_record, to_json
 from tfrl.export.verify import check_export, sample_observations
 from tfrl.fileio import atomic_path, atomic_write_text, fsync_dir
@@ -87,11 +88,9 @@ def export_model(
     written. ``info`` adds keys to ``signature.json``.
     """
     check_format(format)
-    out = Path(out)
+    out = check_output_path(out, directory=format == "saved_model", example="policy.tflite")
     act = graph.action_fn(algo, model, action_spec)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if format == "tflite" and out.is_dir():
-        raise ConfigError(f"{out} is a directory; give the TFLite file to write, e.g. {out / 'policy.tflite'}")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
         saved = Path(scratch) / "saved_model"
@@ -138,11 +137,7 @@ def export_policy(
 
     check_export_args(run_dir, format)
     run_dir = Path(run_dir)
-    if out is None:
-        out = default_out(run_dir, format)
-    out = Path(out)
-    if format == "tflite" and out.is_dir():
-        out = out / "policy.tflite"
+    out = check_out(default_out(run_dir, format) if out is None else out, format)
     record, model, _ = load_saved_policy(run_dir, safe_mode=safe_mode)
     run_cfg = apply_overrides(RunConfig(), record["run"])
     spec_env = make_run_env(env if env is not None else saved_env(record, trust=trust, run_dir=run_dir), run_cfg, 4,

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from tfrl.config import safe_yaml
-from tfrl.errors import ConfigError
+from tfrl.errors import ConfigError, check_output_path
 from tfrl.sweep.results import SweepResult, write_results
 from tfrl.sweep.spec import SweepSpec, load_spec, parse_spec
 
@@ -249,7 +249,9 @@ def run_sweep(
         spec = load_spec(spec_or_path)
     if max_concurrent is not None and max_concurrent < 1:
         raise ConfigError(f"max_concurrent must be >= 1, got {max_concurrent}")
-    sweep_dir = Path(out_dir if out_dir is not None else _default_out(spec_or_path)).resolve()
+    # a directory that cannot be made is refused before Ray starts
+    sweep_dir = check_output_path(out_dir if out_dir is not None else _default_out(spec_or_path), directory=True,
+                                  example="sweeps/my_sweep").resolve()
     record = sweep_dir / "sweep.yaml"
     if resume:
         if not record.is_file():

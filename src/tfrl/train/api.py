@@ -185,12 +185,12 @@ def train_seeds(
     parent, root = _run_dir(run_dir), _path("runs_root", runs_root)
     label = env_label(env)
     chosen = resolve_settings(algo, label, config, _settings(overrides, settings), use_preset=use_preset)
+    runs = [dataclasses.replace(chosen.run, seed=s) for s in seeds]  # each seed checked before anything is made
     created = first_missing(parent if parent is not None else root)
     if parent is None:
         parent = new_run_dir(root, chosen.algorithm.name, label)
         created = created or parent
     parent.mkdir(parents=True, exist_ok=True)
-    runs = [dataclasses.replace(chosen.run, seed=s) for s in seeds]
     dirs = [parent / f"seed-{s}" for s in seeds]
     with _removed_if_empty(parent, created), contextlib.ExitStack() as held:  # every seed locked before one trains
         locks = [held.enter_context(_new_run(directory, functools.partial(start_run_dir, directory, chosen, env, run)))

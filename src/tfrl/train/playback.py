@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import numbers
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -79,6 +80,12 @@ def _policy_on(saved: SavedPolicy, env, seed: int):
                                              epsilon=epsilon, seed=seed)
 
 
+def _check_seed(seed: int) -> None:
+    """Refuse a seed outside ``[0, 2**32 - 1]``, the range of a training run's seed."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= 2**32 - 1:
+        raise ConfigError(f"seed must lie in [0, 2**32 - 1], got {seed!r}")
+
+
 def load_policy(run_dir: str | Path, env, safe_mode: bool = True, seed: int = 0):
     """The policy of ``run_dir`` that ``tfrl eval`` plays, ready to act on ``env`` (a tfrl ``Environment``)."""
     return _policy_on(load_saved_policy(run_dir, safe_mode=safe_mode), env, seed)
@@ -98,6 +105,7 @@ def evaluate_run(run_dir: str | Path, episodes: int = 20, video: bool = False, s
 
     if episodes < 1:
         raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    _check_seed(seed)
     run_dir = Path(run_dir)
     saved = load_saved_policy(run_dir, safe_mode=safe_mode)
     run = saved_configs(run_dir, saved.record)[1]
@@ -121,10 +129,12 @@ def watch_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = N
     ``safe_mode`` and ``trust`` as in ``evaluate_run``.
     """
     from tfrl.train.driver import evaluate_policy
-    from tfrl.video import annotate, write_video
+    from tfrl.video import annotate, video_path, write_video
 
     if episodes < 1:
         raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    _check_seed(seed)
+    out = video_path(out) if out is not None else None  # refused before the episodes are played
     run_dir = Path(run_dir)
     saved = load_saved_policy(run_dir, safe_mode=safe_mode)
     run = saved_configs(run_dir, saved.record)[1]
