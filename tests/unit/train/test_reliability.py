@@ -112,10 +112,10 @@ PPO_TINY = dict(TINY, total_steps=2048, num_steps=128, num_envs=2, checkpoint_ev
     ("dqn", DQN),
     ("ppo", PPO_TINY),
     ("reinforce", dict(TINY, total_steps=1500, checkpoint_every=500)),
-    # the compiled loops: the native environments, running episodes, random keys and in-graph replay buffer
-    ("dqn", dict(DQN, backend="tf", num_envs=4, gradient_steps=2, train_freq=8)),
-    ("ppo", dict(PPO_TINY, backend="tf", num_envs=4, num_steps=64, checkpoint_every=768)),
-], ids=["dqn", "ppo", "reinforce", "dqn-tf", "ppo-tf"])
+    # the compiled on-policy loop: native environments, running episodes and random keys (without XLA, which
+    # only costs compile time here; the compiled DQN loop is killed for real in test_faults.py)
+    ("ppo", dict(PPO_TINY, backend="tf", num_envs=4, num_steps=64, checkpoint_every=768, jit_compile=False)),
+], ids=["dqn", "ppo", "reinforce", "ppo-tf"])
 def test_a_crashed_run_resumed_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, algo, settings):
     settings = {**settings, "eval_every": 300, "eval_episodes": 1}
     straight = train(algo, "CartPole-v1", runs_root=tmp_path / "a", seed=3, deterministic=True, **settings)
