@@ -110,7 +110,8 @@ PPO_TINY = dict(TINY, total_steps=2048, num_steps=128, num_envs=2, checkpoint_ev
 
 @pytest.mark.parametrize("algo, settings", [
     ("dqn", DQN),
-    ("ppo", PPO_TINY),
+    # a checkpoint between two log rows: the episodes finished since the last row go into it
+    ("ppo", dict(PPO_TINY, log_every=700)),
     ("reinforce", dict(TINY, total_steps=1500, checkpoint_every=500)),
     # the compiled on-policy loop: native environments, running episodes and random keys (without XLA, which
     # only costs compile time here; the compiled DQN loop is killed for real in test_faults.py)
