@@ -11,7 +11,8 @@ Three sections, one parametrized test each:
 
 Each regex names the problem and, where the message gives one, the fix or the valid choices.
 Cases marked ``xfail(strict=True)`` are bad inputs not yet handled well; their reason says what to change.
-Only one tiny run is trained (300 steps, module-scoped); its copies are damaged for eval/export/resume.
+Only one tiny run is trained (300 steps, the session fixture finished_run of tests/conftest.py); its copies are
+damaged for eval/export/resume.
 """
 
 from __future__ import annotations
@@ -39,18 +40,7 @@ from tfrl.errors import (
 # Gymnasium warns about an unknown render mode before tfrl refuses it
 pytestmark = pytest.mark.filterwarnings("ignore:.*not in the possible render_modes:UserWarning")
 
-# --------------------------------------------------------------------------- helpers and a finished run
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    """One tiny DQN run on CartPole-v1 (300 steps): config.yaml, a checkpoint and policy.keras."""
-    from tfrl.train import train
-
-    result = train("dqn", "CartPole-v1", runs_root=tmp_path_factory.mktemp("runs"), total_steps=300,
-                   learning_starts=100, eval_every=0, final_eval_episodes=1, tensorboard=False, verbose=False,
-                   num_envs=1)
-    return result.run_dir
+# --------------------------------------------------------------------------- helpers (the finished run: tests/conftest.py)
 
 
 class Ctx:

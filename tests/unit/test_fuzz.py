@@ -85,18 +85,7 @@ class Reached(Exception):
     """An accepted input got to a costly step beyond the test's budget (or to Ray): not run."""
 
 
-# --------------------------------------------------------------------------- the finished run and the budget
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    """A tiny DQN run on CartPole-v1 (300 steps, no update): config.yaml, a checkpoint, policy.keras, metrics.csv."""
-    from tfrl.train import train
-
-    result = train("dqn", "CartPole-v1", runs_root=tmp_path_factory.mktemp("runs"), total_steps=300,
-                   learning_starts=1000, eval_every=0, final_eval_episodes=1, tensorboard=False, verbose=False,
-                   num_envs=1)
-    return result.run_dir
+# --------------------------------------------------------------------------- the budget (the finished run: tests/conftest.py)
 
 
 class Fuzz:
