@@ -6,6 +6,8 @@ Two families, each described by the tensors an actor network outputs:
   ``p(a) = softmax(logits)_a``.
 - *Diagonal Gaussian* over ``D`` dimensions, given ``mean`` ``[..., D]`` and ``log_std`` ``[..., D]``
   (``sigma = exp(log_std)``); densities and entropies are summed over the ``D`` dimensions.
+- *Squashed (tanh) Gaussian*, the SAC policy: ``a = tanh(u)`` with ``u`` diagonal Gaussian, so
+  ``a`` lies in ``(-1, 1)^D``; ``scale_action`` maps it onto a Box's bounds.
 
 Sampling takes its randomness as an argument (``uniform_noise`` or ``normal_noise``, drawn by the caller,
 usually from a seeded NumPy generator on the host): the graph holds no random-generator state, a seed
@@ -31,6 +33,11 @@ __all__ = [
     "gaussian_entropy",
     "gaussian_sample",
     "kl_gaussian",
+    "squashed_gaussian_sample",
+    "squashed_gaussian_log_prob",
+    "squashed_gaussian_mode",
+    "scale_action",
+    "unscale_action",
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -143,3 +150,67 @@ def kl_gaussian(mean_p: tf.Tensor, log_std_p: tf.Tensor, mean_q: tf.Tensor, log_
     var_ratio = tf.exp(2.0 * (log_std_p - log_std_q))
     mean_term = tf.square((mean_p - mean_q) * tf.exp(-log_std_q))
     return tf.reduce_sum(log_std_q - log_std_p + 0.5 * (var_ratio + mean_term) - 0.5, axis=-1)
+
+
+# --------------------------------------------------------------------------- squashed (tanh) Gaussian
+
+
+def _tanh_log_det(pre_tanh: tf.Tensor) -> tf.Tensor:
+    """``sum_d log(1 - tanh(u_d)^2)`` in the stable form ``2 (log 2 - u - softplus(-2u))``: ``[..., D]`` -> ``[...]``.
+
+    ``1 - tanh(u)^2 = sech(u)^2 = (2 / (e^u + e^-u))^2``, whose log is ``2 (log 2 - u - log(1 + e^-2u))``;
+    it stays finite for any finite ``u`` where ``log(1 - tanh(u)^2)`` becomes ``log 0`` near ``|u| = 9``.
+    """
+    return tf.reduce_sum(2.0 * (math.log(2.0) - pre_tanh - tf.nn.softplus(-2.0 * pre_tanh)), axis=-1)
+
+
+def squashed_gaussian_sample(
+    mean: tf.Tensor, log_std: tf.Tensor, normal_noise: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Reparameterised tanh-Gaussian sample and its log-density: ``(a [..., D], log p(a) [...])``.
+
+    ``u = mean + exp(log_std) * normal_noise``, ``a = tanh(u)`` and, by the change of variables
+    (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications", arXiv:1812.05905, appendix C),
+    ``log p(a) = log N(u; mean, sigma) - sum_d log(1 - tanh(u_d)^2)``, the correction in the stable
+    form ``2 (log 2 - u - softplus(-2u))``. The Gaussian term uses ``normal_noise`` directly
+    (``(u - mean) / sigma`` is the noise), so it is exact even where ``u`` is large. Gradients flow to
+    ``mean`` and ``log_std`` through both outputs.
+    """
+    mean = tf.convert_to_tensor(mean)
+    log_std = tf.cast(tf.convert_to_tensor(log_std), mean.dtype)
+    noise = tf.cast(tf.convert_to_tensor(normal_noise), mean.dtype)
+    pre_tanh = mean + tf.exp(log_std) * noise
+    gaussian = -0.5 * tf.reduce_sum(tf.square(noise) + 2.0 * log_std + _LOG_2PI, axis=-1)
+    return tf.tanh(pre_tanh), gaussian - _tanh_log_det(pre_tanh)
+
+
+def squashed_gaussian_log_prob(mean: tf.Tensor, log_std: tf.Tensor, pre_tanh: tf.Tensor) -> tf.Tensor:
+    """Log-density of ``a = tanh(u)`` given the pre-tanh value ``u`` ``[..., D]`` -> ``[...]``.
+
+    ``log N(u; mean, sigma) - sum_d log(1 - tanh(u_d)^2)`` (see ``squashed_gaussian_sample``). Takes ``u``
+    rather than ``a`` because ``atanh(a)`` is infinite where float rounding has made ``|a| = 1``.
+    """
+    mean = tf.convert_to_tensor(mean)
+    pre_tanh = tf.cast(tf.convert_to_tensor(pre_tanh), mean.dtype)
+    return gaussian_log_prob(mean, log_std, pre_tanh) - _tanh_log_det(pre_tanh)
+
+
+def squashed_gaussian_mode(mean: tf.Tensor) -> tf.Tensor:
+    """The deterministic (evaluation) action ``tanh(mean)`` in ``(-1, 1)``, as SAC implementations use."""
+    return tf.tanh(tf.convert_to_tensor(mean))
+
+
+def scale_action(action: tf.Tensor, low: tf.Tensor, high: tf.Tensor) -> tf.Tensor:
+    """Map an action in ``[-1, 1]`` onto ``[low, high]``: ``low + (a + 1) * (high - low) / 2`` (elementwise)."""
+    action = tf.convert_to_tensor(action)
+    low = tf.cast(tf.convert_to_tensor(low), action.dtype)
+    high = tf.cast(tf.convert_to_tensor(high), action.dtype)
+    return low + 0.5 * (action + 1.0) * (high - low)
+
+
+def unscale_action(action: tf.Tensor, low: tf.Tensor, high: tf.Tensor) -> tf.Tensor:
+    """Inverse of ``scale_action``: map ``[low, high]`` onto ``[-1, 1]``, ``2 (x - low) / (high - low) - 1``."""
+    action = tf.convert_to_tensor(action)
+    low = tf.cast(tf.convert_to_tensor(low), action.dtype)
+    high = tf.cast(tf.convert_to_tensor(high), action.dtype)
+    return 2.0 * (action - low) / (high - low) - 1.0

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfrl import schedules
 from tfrl.agents.base import Algorithm, check_config
+from tfrl.agents.sac_math import polyak_update
 from tfrl.config import check_types
 from tfrl.errors import UnsupportedSpaceError
 from tfrl.networks import check_image_spec, q_network
@@ -150,9 +151,9 @@ def td_loss(q_values: tf.Tensor, actions: tf.Tensor, targets: tf.Tensor, loss: s
 
 
 def update_target(online: list[tf.Variable], target: list[tf.Variable], tau: float) -> None:
-    """``target <- tau * online + (1 - tau) * target`` for each variable pair (tau = 1 copies)."""
-    for o, t in zip(online, target):
-        t.assign(o if tau == 1.0 else tau * o + (1.0 - tau) * t)
+    """``target <- tau * online + (1 - tau) * target`` for each variable pair (tau = 1 copies): the
+    off-policy agents' one ``polyak_update``."""
+    polyak_update(target, online, tau)
 
 
 class DQNAgent:
