@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from tfrl.envs.atari_common import GameRecord
+from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, BoundedArraySpec, TimeStep
 
 __all__ = ["Environment", "EnvironmentWrapper", "checked_actions"]
@@ -112,8 +113,14 @@ class Environment(abc.ABC):
         return None
 
     def set_state(self, state: Any) -> None:
-        """Continue the episodes of a snapshot that ``get_state`` returned."""
-        raise NotImplementedError(f"{type(self).__name__} cannot restore a snapshot of its episodes")
+        """Continue the episodes of a snapshot that ``get_state`` returned.
+
+        An environment whose ``get_state`` gives None has no snapshots, so none can be handed back: the
+        default refuses with ``ConfigError`` (a resumed run of such an environment starts new episodes and never
+        calls this). Environments that give snapshots override both methods.
+        """
+        raise ConfigError(f"{type(self).__name__} gives no snapshot of its episodes (get_state returns None), so it "
+                          f"cannot restore one; implement get_state and set_state together")
 
     @abc.abstractmethod
     def close(self) -> None:
