@@ -114,8 +114,8 @@ def test_host_and_compiled_dqn_loops_agree_on_epsilon_and_training_phases_at_eve
     step = periods = phases = 0
     compiled_rows = []
     while step < total:
-        step, periods, phases, _, _, stats = compiled.run(step, periods, phases, 1)
-        compiled_rows.append((step, phases, int(compiled_agent.num_updates.numpy()), float(stats[3])))
+        step, periods, phases, _, _, _, charts = compiled.run(step, periods, phases, 1)
+        compiled_rows.append((step, phases, int(compiled_agent.num_updates.numpy()), charts["charts/epsilon"]))
 
     assert [r[0] for r in context.rows] == [r[0] for r in compiled_rows]  # the same step sequence
     for host, graph in zip(context.rows, compiled_rows):

@@ -36,7 +36,23 @@ def _ppo() -> Algorithm:
     return ALGORITHM
 
 
-ALGORITHMS: dict[str, Callable[[], Algorithm]] = {"dqn": _dqn, "reinforce": _reinforce, "a2c": _a2c, "ppo": _ppo}
+def _sac() -> Algorithm:
+    from tfrl.agents.sac import ALGORITHM
+    return ALGORITHM
+
+
+def _td3() -> Algorithm:
+    from tfrl.agents.td3 import ALGORITHM
+    return ALGORITHM
+
+
+def _ddpg() -> Algorithm:
+    from tfrl.agents.ddpg import ALGORITHM
+    return ALGORITHM
+
+
+ALGORITHMS: dict[str, Callable[[], Algorithm]] = {"dqn": _dqn, "reinforce": _reinforce, "a2c": _a2c, "ppo": _ppo,
+                                                  "sac": _sac, "td3": _td3, "ddpg": _ddpg}
 """Every algorithm: its name and the function that imports its descriptor."""
 
 

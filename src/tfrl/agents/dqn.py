@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfrl import schedules
 from tfrl.agents.base import Algorithm, check_config
+from tfrl.agents.off_policy import STREAM_COIN, STREAM_RANDOM_ACTION, Key, multi_step_train, uniform_random_action
 from tfrl.agents.sac_math import polyak_update
 from tfrl.config import check_types
 from tfrl.errors import UnsupportedSpaceError
@@ -206,7 +207,10 @@ class DQNAgent:
             if config.eval_epsilon > 0 else self.policy.greedy
         )
         """The policy evaluations play: greedy, or epsilon-greedy with ``eval_epsilon`` when it is above 0."""
-        self._train = self._build_train()
+        self.train = multi_step_train(self.gradient_step, observation_spec, action_spec, self.metric_names,
+                                      config.xla)
+        """``train(batch)``: ``G`` gradient steps on a ``Transition`` of ``[G, B, ...]`` arrays in one compiled call;
+        returns the mean TD loss, max-Q and gradient norm over them."""
 
     def epsilon(self, step):
         """Exploration epsilon at environment ``step``: linear from ``exploration_initial_eps`` to
@@ -215,33 +219,8 @@ class DQNAgent:
         return schedules.linear(step, config.exploration_initial_eps, config.exploration_final_eps,
                                 self._epsilon_duration)
 
-    def _build_train(self):
-        config = self.config
-        obs_shape = self.observation_spec.shape
-        obs_dtype = tf.as_dtype(self.observation_spec.dtype)
-        act_dtype = tf.as_dtype(self.action_spec.dtype)
-        signature = [
-            tf.TensorSpec((None, None, *obs_shape), obs_dtype),
-            tf.TensorSpec((None, None), act_dtype),
-            tf.TensorSpec((None, None), tf.float32),
-            tf.TensorSpec((None, None), tf.float32),
-            tf.TensorSpec((None, None, *obs_shape), obs_dtype),
-        ]
-
-        # Explicit while_loop and cond instead of AutoGraph: the graph does not depend on AutoGraph
-        # converting this source (which once failed in a resumed process and fell back to Python).
-        @tf.function(input_signature=signature, jit_compile=config.xla, autograph=False)
-        def train(observation, action, reward, discount, next_observation):
-            steps = tf.shape(reward)[0]
-
-            def body(i, totals):
-                stats = self.gradient_step(observation[i], action[i], reward[i], discount[i], next_observation[i])
-                return i + 1, totals + tf.stack(stats)
-
-            _, totals = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), tf.zeros([3], tf.float32)))
-            return totals / tf.cast(tf.maximum(steps, 1), tf.float32)
-
-        return train.get_concrete_function(), [s.dtype for s in signature]
+    metric_names = ("losses/td_loss", "losses/q_values", "losses/grad_norm")
+    """Names of the scalars ``gradient_step`` returns, in order."""
 
     def gradient_step(self, observation, action, reward, discount, next_observation) -> tuple[tf.Tensor, ...]:
         """One gradient step on a batch ``[B, ...]`` (call it inside a ``tf.function``).
@@ -273,15 +252,21 @@ class DQNAgent:
                 lambda: tf.constant(False))
         return loss, tf.reduce_mean(tf.reduce_max(q_values, axis=-1)), grad_norm
 
-    def train(self, batch) -> dict[str, float]:
-        """Run ``G`` gradient steps on a ``Transition`` of arrays shaped ``[G, B, ...]``.
+    def explore_graph(self, observation: tf.Tensor, step: tf.Tensor, key: Key, warmup: tf.Tensor) -> tf.Tensor:
+        """Epsilon-greedy actions inside a graph (the compiled loop): a uniform random action with probability
+        ``epsilon(step)`` (1 while ``warmup``), else the greedy one; coin and action from ``key``'s streams."""
+        n = tf.shape(observation)[0]
+        dtype = tf.as_dtype(self.action_spec.dtype)
+        q_values = self.q_network(observation, training=False)
+        greedy = tf.cast(tf.argmax(q_values, axis=-1), dtype) + tf.cast(self._offset, dtype)
+        random_action = uniform_random_action(self.action_spec, n, key(STREAM_RANDOM_ACTION))
+        eps = tf.where(warmup, 1.0, self.epsilon(step))
+        explore = tf.random.stateless_uniform([n], key(STREAM_COIN)) < eps
+        return tf.where(explore, random_action, greedy)
 
-        Returns the mean TD loss, mean max-Q and gradient norm over the G steps.
-        """
-        train, dtypes = self._train
-        arrays = (batch.observation, batch.action, batch.reward, batch.discount, batch.next_observation)
-        loss, q_mean, grad_norm = train(*(tf.convert_to_tensor(a, d) for a, d in zip(arrays, dtypes))).numpy()
-        return {"losses/td_loss": float(loss), "losses/q_values": float(q_mean), "losses/grad_norm": float(grad_norm)}
+    def schedule_metrics(self, step) -> dict:
+        """What the loops log beside the training metrics: ``charts/epsilon`` at environment ``step``."""
+        return {"charts/epsilon": self.epsilon(step)}
 
     def checkpoint_items(self) -> dict[str, object]:
         """Trackable objects that make up the agent's state, for ``tf.train.Checkpoint``."""

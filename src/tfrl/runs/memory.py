@@ -124,8 +124,9 @@ def nature_cnn_parameters(shape: Sequence[int]) -> int:
 
 
 def network_parameters(settings: Settings, observation_spec: ArraySpec, action_spec: ArraySpec) -> int:
-    """Parameters of the run's network: DQN's Q network (plain or dueling), or the actor-critic of REINFORCE, A2C
-    and PPO (two torsos, or one shared), on an MLP torso or the Nature CNN."""
+    """Parameters of the run's network: DQN's Q network (plain or dueling), the actor (with SAC's mean and log-std
+    heads) and critics of SAC, TD3 and DDPG, or the actor-critic of REINFORCE, A2C and PPO (two torsos, or one
+    shared), on an MLP torso or the Nature CNN."""
     config = settings.agent
     discrete = getattr(action_spec, "is_discrete", False)
     actions = action_spec.num_values if discrete else max(1, math.prod(int(d) for d in action_spec.shape))
@@ -135,6 +136,11 @@ def network_parameters(settings: Settings, observation_spec: ArraySpec, action_s
         torso, width, torsos = nature_cnn_parameters(observation_spec.shape), 512, 1
     else:
         (torso, width), torsos = _mlp(inputs, hidden), 1 if getattr(config, "shared_torso", True) else 2
+    if settings.algorithm.host_loop == "off_policy" and not discrete:  # SAC, TD3, DDPG: an actor and 1 or 2 critics
+        actor, width = _mlp(inputs, hidden)
+        critic, _ = _mlp(inputs + actions, hidden)
+        critics = 2 if getattr(config, "twin_critics", True) else 1
+        return actor + (width + 1) * 2 * actions + critics * (critic + width + 1)
     if settings.algorithm.host_loop == "off_policy":  # a Q network: one value per action (dueling: and a value)
         return torso + (width + 1) * (actions + (1 if getattr(config, "dueling", False) else 0))
     log_std = 0 if discrete else actions

@@ -124,7 +124,7 @@ def test_buffer_smaller_than_the_environments_is_refused():
 def test_loop_stores_every_transition_and_skips_reset_rows():
     compiled = make_compiled(seed=3)
     vector_steps = 40
-    step, _, _, metrics, updates, _ = compiled.run(0, 0, 0, vector_steps)
+    step, _, _, metrics, updates, _, _ = compiled.run(0, 0, 0, vector_steps)
     stored = compiled.buffer.numpy()
     rows, skipped, lasts = reference_transitions(3, stored["action"], vector_steps)
     assert skipped > 0 and lasts["terminated"] > 0 and lasts["truncated"] > 0
@@ -162,7 +162,7 @@ def test_training_follows_the_host_loop_schedule_and_changes_the_weights():
     online0, target0 = weights(agent.q_network), weights(agent.target_network)
     step, periods, phases, expected_updates, trained = 0, 0, 0, 0, False
     for _ in range(25):
-        new_step, new_periods, new_phases, _, updates, _ = compiled.run(step, periods, phases, 1)
+        new_step, new_periods, new_phases, _, updates, _, _ = compiled.run(step, periods, phases, 1)
         # the host loop's rule, written out, after the environment steps of one vector step:
         due = new_step // train_freq - periods if new_step >= learning_starts else 0
         if periods == 0 and due > 0:
@@ -184,7 +184,7 @@ def test_training_follows_the_host_loop_schedule_and_changes_the_weights():
 def test_same_seed_same_run_and_another_seed_differs():
     def run(seed):
         compiled = make_compiled(seed=seed, learning_starts=20, train_freq=4, gradient_steps=2)
-        step, _, _, metrics, _, stats = compiled.run(0, 0, 0, 30)
+        step, _, _, metrics, _, stats, _ = compiled.run(0, 0, 0, 30)
         return step, metrics, stats, compiled.buffer.numpy(), weights(compiled.agent.q_network)
 
     a, b, c = run(5), run(5), run(6)

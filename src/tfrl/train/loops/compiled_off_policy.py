@@ -1,16 +1,18 @@
-"""The compiled off-policy loop: TF-native environments, an in-graph replay buffer and DQN in one ``tf.function``.
+"""The compiled off-policy loop: TF-native environments, an in-graph replay buffer and an off-policy agent
+(DQN, SAC, TD3, DDPG) in one ``tf.function``.
 
-The "Anakin" layout (see ``tfrl.train.loops.compiled_on_policy``) for DQN: one call from Python runs many vector steps
-of ``N`` native environments (a graph; the training phases inside it are compiled with XLA). Each vector step acts epsilon-greedily in the graph, stores the
-transitions in ``GraphReplayBuffer`` (ring storage held in ``tf.Variable``s), and, on the host
-loop's schedule, runs gradient steps on uniformly sampled batches. The host only logs, evaluates and
-checkpoints between calls.
+The "Anakin" layout (see ``tfrl.train.loops.compiled_on_policy``): one call from Python runs many vector steps
+of ``N`` native environments (a graph; the training phases inside it are compiled with XLA). Each vector step
+acts in the graph (``agent.explore_graph``: DQN epsilon-greedy, SAC a tanh-Gaussian sample, TD3 and DDPG the
+actor plus Gaussian noise), stores the transitions in ``GraphReplayBuffer`` (ring storage held in
+``tf.Variable``s), and, on the host loop's schedule, runs gradient steps on uniformly sampled batches. The
+host only logs, evaluates and checkpoints between calls.
 
 The schedule is the host loop's (``tfrl.train.loops.host_off_policy``), step for step, from the same
 functions: uniform random actions while fewer than ``learning_starts`` environment steps were taken,
-then the agent's ``epsilon(step)``, and the training phases of ``tfrl.schedules.periods_due``. A gradient step is
-``DQNAgent.gradient_step``, the function the host loop's compiled ``train`` runs, and it updates the
-target network every ``target_update_interval`` gradient steps. Environment steps count transitions:
+then the agent's exploration, and the training phases of ``tfrl.schedules.periods_due``. A gradient step is
+the agent's ``gradient_step``, the function the host loop's compiled ``train`` runs (target updates and
+TD3's delayed actor updates happen inside it). Environment steps count transitions:
 the auto-reset step after a LAST step is neither counted nor stored.
 
 Coin flips, random actions and replay indices come from stateless random ops keyed by the run's
@@ -34,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrl import schedules
+from tfrl.agents.off_policy import STREAM_REPLAY
 from tfrl.errors import ConfigError, RunDirError
 from tfrl.fileio import atomic_path
 from tfrl.specs import ArraySpec, BoundedArraySpec, StepType
@@ -43,7 +46,6 @@ from tfrl.train.loops.context import LoopContext, LoopState
 __all__ = ["GraphReplayBuffer", "CompiledOffPolicy", "check_n_step", "run_compiled_off_policy"]
 
 _SEED_STRIDE = 1_000_003
-_COIN, _RANDOM_ACTION, _REPLAY = 1, 2, 3
 _FIELDS = ("observation", "action", "reward", "discount", "next_observation")
 
 
@@ -151,7 +153,7 @@ class GraphReplayBuffer:
 
 
 class CompiledOffPolicy:
-    """Runs DQN on a native environment: collection, replay and gradient steps in one compiled call.
+    """Runs an off-policy agent on a native environment: collection, replay and gradient steps in one compiled call.
 
     ``jit_compile`` applies to the training phase (the ``gradient_steps`` batches sampled and learned
     from after a vector step), a nested ``tf.function``; the collection loop around it is a graph.
@@ -165,30 +167,24 @@ class CompiledOffPolicy:
         action_spec = agent.action_spec
         self.buffer = buffer if buffer is not None else GraphReplayBuffer(
             config.buffer_size, agent.observation_spec, action_spec, num_envs)
-        act_dtype = tf.as_dtype(action_spec.dtype)
-        low, high = int(action_spec.minimum), int(action_spec.maximum)
         learning_starts, train_freq = int(config.learning_starts), int(config.train_freq)
         gradient_steps, batch_size, gamma = int(config.gradient_steps), int(config.batch_size), float(config.gamma)
         seed_t = tf.constant(self.seed, tf.int64)
         buffer, n = self.buffer, self.num_envs
+        num_metrics = len(agent.metric_names)
 
         def key(counter, stream):
             return tf.stack([seed_t * _SEED_STRIDE + stream, counter])
 
         def act(observation, step, counter):
-            q_values = agent.q_network(observation, training=False)
-            greedy = tf.cast(tf.argmax(q_values, axis=-1), act_dtype) + tf.cast(low, act_dtype)
-            random_action = tf.random.stateless_uniform([n], key(counter, _RANDOM_ACTION), minval=low,
-                                                        maxval=high + 1, dtype=tf.int64)
-            eps = tf.where(step < learning_starts, 1.0, agent.epsilon(step))
-            explore = tf.random.stateless_uniform([n], key(counter, _COIN)) < eps
-            return tf.where(explore, tf.cast(random_action, act_dtype), greedy)
+            return agent.explore_graph(observation, step, lambda stream: key(counter, stream),
+                                       warmup=step < learning_starts)
 
         def train_phase(num_steps, counter):
-            metric_sum = tf.zeros([3], tf.float32)
+            metric_sum = tf.zeros([num_metrics], tf.float32)
             for i in tf.range(num_steps):
-                batch = buffer.sample(key(counter + i, _REPLAY), batch_size, gamma)
-                metric_sum += tf.stack(agent.gradient_step(*batch))
+                batch = buffer.sample(key(counter + i, STREAM_REPLAY), batch_size, gamma)
+                metric_sum += tf.stack([tf.cast(v, tf.float32) for v in agent.gradient_step(*batch)])
             return metric_sum
 
         train_phase = tf.function(train_phase, jit_compile=jit_compile)
@@ -197,7 +193,7 @@ class CompiledOffPolicy:
             f32 = tf.float32
             env_state, time_step = carry.env_state, carry.time_step
             ep_return, ep_length, counter = carry.episode_return, carry.episode_length, carry.counter
-            metric_sum = tf.zeros([3], f32)
+            metric_sum = tf.zeros([num_metrics], f32)
             updates = tf.constant(0, tf.int64)
             finished = tf.zeros([3], f32)
             for _ in tf.range(vector_steps):
@@ -224,8 +220,8 @@ class CompiledOffPolicy:
                     phases += 1
             carry = Carry(env_state, time_step, ep_return, ep_length, counter)
             metrics = metric_sum / tf.cast(tf.maximum(updates, 1), f32)
-            stats = tf.concat([finished, [agent.epsilon(step)]], 0)
-            return carry, step, periods_done, phases, metrics, updates, stats
+            schedule = agent.schedule_metrics(step)
+            return carry, step, periods_done, phases, metrics, updates, finished, schedule
 
         # XLA compiles the training phase only. The collection loop runs as a TensorFlow graph: XLA on
         # the CPU runs the native environments' many small elementwise ops about 10x slower than the
@@ -251,30 +247,32 @@ class CompiledOffPolicy:
     def run(self, step: int, periods_done: int, phases: int, vector_steps: int):
         """Run ``vector_steps`` steps of all environments from environment step ``step``.
 
-        Returns ``(step, periods_done, phases, metrics, updates, stats)``: the new counters (``LoopState``'s),
-        the mean loss, max-Q and gradient norm of the call's ``updates`` gradient steps (None if there were
-        none) and ``[finished-episode return sum, length sum, finished episodes, epsilon at the last step]``.
+        Returns ``(step, periods_done, phases, metrics, updates, finished, charts)``: the new counters
+        (``LoopState``'s), the agent's ``metric_names`` averaged over the call's ``updates`` gradient steps (None if
+        there were none), ``[finished-episode return sum, length sum, finished episodes]`` and the agent's
+        ``schedule_metrics`` at the last step (DQN's epsilon).
         """
-        self.carry, new_step, periods, new_phases, metrics, updates, stats = self._run(
+        self.carry, new_step, periods, new_phases, metrics, updates, finished, schedule = self._run(
             self.carry, tf.constant(step, tf.int64), tf.constant(periods_done, tf.int64),
             tf.constant(phases, tf.int64), tf.constant(vector_steps, tf.int32))
         updates = int(updates.numpy())
         out = None
         if updates > 0:
-            loss, q_mean, grad_norm = (float(v) for v in metrics.numpy())
-            out = {"losses/td_loss": loss, "losses/q_values": q_mean, "losses/grad_norm": grad_norm}
-        return int(new_step.numpy()), int(periods.numpy()), int(new_phases.numpy()), out, updates, stats.numpy()
+            out = {name: float(v) for name, v in zip(self.agent.metric_names, metrics.numpy())}
+        charts = {name: float(value) for name, value in schedule.items()}
+        return (int(new_step.numpy()), int(periods.numpy()), int(new_phases.numpy()), out, updates, finished.numpy(),
+                charts)
 
 
 def check_n_step(config) -> None:
     """``ConfigError`` unless ``config.n_step`` is 1, the only target the compiled loop has."""
     if config.n_step != 1:
         raise ConfigError(f"the compiled loop (backend 'tf') supports 1-step targets only (n_step=1), "
-                          f"got n_step={config.n_step}; use backend 'sync' for n-step DQN")
+                          f"got n_step={config.n_step}; use backend 'sync' for n-step targets")
 
 
 def run_compiled_off_policy(context: LoopContext) -> LoopState:
-    """Train ``context.agent`` (DQN) on the TF-native twin of ``context.env`` to ``total_steps``.
+    """Train ``context.agent`` (an off-policy agent) on the TF-native twin of ``context.env`` to ``total_steps``.
 
     Each compiled call runs up to the next multiple of ``log_every`` environment steps (of
     ``eval_every`` if smaller, so that no evaluation is skipped); the host logs, evaluates (on the
@@ -296,15 +294,14 @@ def run_compiled_off_policy(context: LoopContext) -> LoopState:
             # fall a few steps short, and the next one is short.
             goal = min((state.step // interval + 1) * interval, run.total_steps)
             before = state.step
-            state.step, state.periods_done, state.train_phases, new_metrics, _, stats = compiled.run(
+            state.step, state.periods_done, state.train_phases, new_metrics, _, finished, charts = compiled.run(
                 state.step, state.periods_done, state.train_phases, compiled.vector_steps_for(goal - state.step))
             if new_metrics is not None:
                 state.train_metrics = new_metrics
                 context.check_metrics(new_metrics)
-            if stats[2] > 0:
-                context.record_summary(float(stats[0]), float(stats[1]), int(stats[2]))
-            epsilon = float(stats[3])
-            if context.after_steps(before, lambda: {**state.train_metrics, "charts/epsilon": epsilon},
+            if finished[2] > 0:
+                context.record_summary(float(finished[0]), float(finished[1]), int(finished[2]))
+            if context.after_steps(before, lambda: {**state.train_metrics, **charts},
                                    resumable=lambda: {"compiled": compiled.state()}):
                 break
     return state

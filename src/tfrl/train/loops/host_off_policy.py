@@ -69,7 +69,7 @@ def run_host_off_policy(context: LoopContext) -> LoopState:
 
             step = state.step
             resumable = {"time_step": time_step, "random_rng": random_policy.rng.bit_generator.state}
-            if context.after_steps(before, lambda: {**state.train_metrics, "charts/epsilon": agent.epsilon(step)},
+            if context.after_steps(before, lambda: {**state.train_metrics, **agent.schedule_metrics(step)},
                                    resumable):
                 break
     return state
