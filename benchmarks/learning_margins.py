@@ -94,6 +94,16 @@ CASES = [
          "a2c", "CartPole-v1", 475.0, 500_000),
     Case("pg-reinforce-cartpole", "test_pg_learning.py::test_reinforce_cartpole_reaches_450_within_300k_steps",
          "reinforce", "CartPole-v1", 450.0, 300_000),
+    Case("sac-pendulum", "test_continuous_learning.py::test_sac_td3_ddpg_presets_on_pendulum[sac]",
+         "sac", "Pendulum-v1", -200.0, 20_000),
+    Case("td3-pendulum", "test_continuous_learning.py::test_sac_td3_ddpg_presets_on_pendulum[td3]",
+         "td3", "Pendulum-v1", -200.0, 20_000),
+    Case("ddpg-pendulum", "test_continuous_learning.py::test_sac_td3_ddpg_presets_on_pendulum[ddpg]",
+         "ddpg", "Pendulum-v1", -250.0, 20_000),
+    Case("compiled-sac-pendulum", "test_continuous_learning.py::test_compiled_sac_on_native_pendulum_reaches_minus_200",
+         "sac", "Pendulum-v1", -200.0, 20_000, {"backend": "tf"}),
+    Case("compiled-td3-pendulum", "(no test: the compiled TD3 preset)", "td3", "Pendulum-v1", -200.0, 20_000,
+         {"backend": "tf"}),
     # tests/unit: DQN on a user's own environment must play the shortest path after its 3,000 steps (the
     # final evaluation's mean is 1.0); it trains the whole budget, so no stop at the target here.
     Case("unit-user-env-corridor", "unit/train/test_user_env.py::test_user_class_trains_evaluates_and_resumes",

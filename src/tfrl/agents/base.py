@@ -15,11 +15,17 @@ from typing import Any, Literal
 
 from tfrl.errors import ConfigError
 
-__all__ = ["Algorithm", "HostLoop", "check_config", "ACTIVATIONS", "activation_check"]
+__all__ = ["Algorithm", "HostLoop", "PolicyOutput", "check_config", "ACTIVATIONS", "activation_check"]
 
 HostLoop = Literal["off_policy", "on_policy"]
 """``'off_policy'``: collect into a replay buffer and train on a schedule; ``'on_policy'``: collect a
 rollout (or whole episodes) with the current policy, then train on it."""
+
+
+PolicyOutput = Literal["q_values", "distribution", "action"]
+"""What the saved policy model (``policy.keras``) outputs: ``'q_values'`` (DQN: act by argmax), ``'distribution'``
+(REINFORCE, A2C, PPO: a dict of logits, or a Gaussian's mean and log-std; act by the mode), ``'action'``
+(SAC, TD3, DDPG: the deterministic action itself, in the environment's units)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class Algorithm:
     policy_from_model: Callable[..., Any]
     """``policy_from_model(model, observation_spec, action_spec, epsilon=0.0, seed=None)``: the policy
     that ``tfrl eval`` and ``tfrl watch`` play from the run's saved network."""
+    policy_output: PolicyOutput = "distribution"
+    """What the saved policy model outputs; ``tfrl export`` builds its action graph from it."""
 
 
 def check_config(label: str, checks: list[tuple[bool, str]]) -> None:

@@ -35,5 +35,5 @@ class DDPGConfig(TD3Config):
 
 
 ALGORITHM = Algorithm("ddpg", DDPGConfig, TD3Agent, host_loop="off_policy", compiled=True,
-                      policy_from_model=policy_from_model)
+                      policy_from_model=policy_from_model, policy_output="action")
 """DDPG's registration: TD3's agent with DDPG's config, in the off-policy host loop and the compiled loop."""

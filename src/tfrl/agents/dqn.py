@@ -303,5 +303,5 @@ def policy_from_model(
 
 
 ALGORITHM = Algorithm("dqn", DQNConfig, DQNAgent, host_loop="off_policy", compiled=True,
-                      policy_from_model=policy_from_model)
+                      policy_from_model=policy_from_model, policy_output="q_values")
 """DQN's registration: the off-policy host loop, and the compiled off-policy loop with backend 'tf'."""

@@ -36,6 +36,12 @@ Key = Callable[[int], tf.Tensor]
 """``key(stream)``: the ``[2]`` int64 seed of a stateless random op for one stream at the current counter."""
 
 
+def _describe(action_spec: ArraySpec) -> str:
+    if getattr(action_spec, "is_discrete", False):
+        return f"Discrete({action_spec.num_values}, start={int(action_spec.minimum)})"
+    return f"{np.dtype(action_spec.dtype).name}, shape {tuple(action_spec.shape)}"
+
+
 def check_box_actions(action_spec: ArraySpec, who: str) -> BoundedArraySpec:
     """``action_spec`` if it is a Box of floats with finite bounds, shape ``(D,)``; else ``UnsupportedSpaceError``
     naming what the environment has and what to use instead (SAC, TD3 and DDPG scale tanh actions to the bounds)."""
@@ -43,8 +49,7 @@ def check_box_actions(action_spec: ArraySpec, who: str) -> BoundedArraySpec:
     if not floating or getattr(action_spec, "is_discrete", False):
         raise UnsupportedSpaceError(
             f"{who} needs continuous actions (a gymnasium Box), but this environment's actions are discrete "
-            f"({action_spec.dtype}, shape {tuple(action_spec.shape)}); use dqn, ppo, a2c or reinforce for discrete "
-            f"actions")
+            f"({_describe(action_spec)}); use dqn, ppo, a2c or reinforce for discrete actions")
     if len(action_spec.shape) != 1 or action_spec.shape[0] < 1:
         raise UnsupportedSpaceError(
             f"{who} needs a flat Box of actions, shape (D,), but this environment's are shaped "

@@ -260,5 +260,5 @@ def policy_from_model(model: keras.Model, observation_spec: ArraySpec, action_sp
 
 
 ALGORITHM = Algorithm("sac", SACConfig, SACAgent, host_loop="off_policy", compiled=True,
-                      policy_from_model=policy_from_model)
+                      policy_from_model=policy_from_model, policy_output="action")
 """SAC's registration: the off-policy host loop, and the compiled off-policy loop with backend 'tf'."""

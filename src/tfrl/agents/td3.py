@@ -239,5 +239,5 @@ class TD3Agent:
 
 
 ALGORITHM = Algorithm("td3", TD3Config, TD3Agent, host_loop="off_policy", compiled=True,
-                      policy_from_model=policy_from_model)
+                      policy_from_model=policy_from_model, policy_output="action")
 """TD3's registration: the off-policy host loop, and the compiled off-policy loop with backend 'tf'."""
