@@ -174,6 +174,18 @@ class MatrixActionEnv(_Env):
     action_space = spaces.Box(-1.0, 1.0, (2, 2), np.float32)
 
 
+class UnboundedBoxEnv(_Env):
+    action_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+
+def _unbounded_box_id() -> str:
+    """``UnboundedBoxEnv`` registered under a Gymnasium id, for the command line."""
+    env_id = "tfrl-test/UnboundedBox-v0"
+    if env_id not in gymnasium.registry:
+        gymnasium.register(env_id, entry_point=UnboundedBoxEnv, max_episode_steps=5)
+    return env_id
+
+
 # --------------------------------------------------------------------------- section 1: the Python API
 
 
@@ -366,7 +378,7 @@ VALID_DQN_KEYS = r"Valid keys: .*batch_size.*learning_rate.*total_steps"
 API_CASES = [
     # train(): algorithm, environment, settings
     case("train-unknown-algo", lambda c: _train("dqm", "CartPole-v1", c), ConfigError,
-         r"unknown algorithm 'dqm'\. Did you mean dqn\? Known algorithms: a2c, dqn, ppo, reinforce"),
+         r"unknown algorithm 'dqm'\. Did you mean dqn\? Known algorithms: a2c, ddpg, dqn, ppo, reinforce, sac, td3"),
     case("train-unknown-env", lambda c: _train("dqn", "CartPol-v1", c), UnknownEnvironmentError,
          r"unknown environment id 'CartPol-v1'\. Did you mean CartPole-v1.*Run 'tfrl envs'"),
     case("train-unknown-setting", lambda c: _train("dqn", "CartPole-v1", c, learnin_rate=1e-3), ConfigError,
@@ -399,7 +411,16 @@ API_CASES = [
          r"PPO supports Discrete actions and 1-D Box actions with finite bounds; this environment's actions are "
          r"\(2, 2\) float32"),
     case("dqn-continuous-actions", lambda c: _train("dqn", "Pendulum-v1", c), UnsupportedSpaceError,
-         r"DQN needs a discrete action space.*Use an algorithm for continuous actions \(ppo, a2c or reinforce\)"),
+         r"DQN needs a discrete action space.*Use an algorithm for continuous actions \(sac, td3, ddpg, ppo, a2c or "
+         r"reinforce\)"),
+    case("sac-discrete-actions", lambda c: _train("sac", "CartPole-v1", c), UnsupportedSpaceError,
+         r"SAC needs continuous actions \(a gymnasium Box\), but this environment's actions are discrete "
+         r"\(Discrete\(2, start=0\)\); use dqn, ppo, a2c or reinforce for discrete actions"),
+    case("td3-unbounded-box", lambda c: _train("td3", UnboundedBoxEnv, c), UnsupportedSpaceError,
+         r"TD3 needs a Box of actions with finite bounds \(it scales tanh actions onto \[low, high\]\), but this "
+         r"environment's bounds are low=\[-inf, -inf\] high=\[inf, inf\]; set finite low and high"),
+    case("ddpg-matrix-actions", lambda c: _train("ddpg", MatrixActionEnv, c), UnsupportedSpaceError,
+         r"DDPG needs a flat Box of actions, shape \(D,\), but this environment's are shaped \(2, 2\)"),
     # envs.make
     case("make-unknown-env", lambda c: _make("CartPol-v1"), UnknownEnvironmentError,
          r"unknown environment id 'CartPol-v1'\. Did you mean CartPole-v1, CartPole-v0"),
@@ -795,7 +816,7 @@ TRAIN = ["train", "dqn", "CartPole-v1"]
 CLI_CASES = [
     # train ALGO ENV
     cli("unknown-algo", lambda c: ["train", "dqm", "CartPole-v1"],
-        r"unknown algorithm 'dqm'\. Did you mean dqn\? Known algorithms: a2c, dqn, ppo, reinforce\."),
+        r"unknown algorithm 'dqm'\. Did you mean dqn\? Known algorithms: a2c, ddpg, dqn, ppo, reinforce, sac, td3\."),
     cli("unknown-env", lambda c: ["train", "dqn", "CartPol-v1"],
         r"unknown environment id 'CartPol-v1'\. Did you mean CartPole-v1, CartPole-v0.*Run 'tfrl envs' to list"),
     cli("env-module-missing", lambda c: ["train", "dqn", "no_such_pkg:Foo-v0"],
@@ -832,12 +853,21 @@ CLI_CASES = [
     cli("seeds-duplicate", lambda c: [*TRAIN, "--seeds", "1", "1", "--run-dir", c.tmp / "seeds"],
         r"seeds must be distinct integers, got \[1, 1\]"),
     cli("tf-backend-reinforce", lambda c: ["train", "reinforce", "CartPole-v1", "--backend", "tf"],
-        r"backend 'tf' \(the compiled loop\) trains dqn, a2c, ppo; reinforce uses backend 'sync' or 'async'"),
+        r"backend 'tf' \(the compiled loop\) trains dqn, a2c, ppo, sac, td3, ddpg; reinforce uses backend 'sync' or "
+        r"'async'"),
     cli("run-dir-holds-a-run", lambda c: [*TRAIN, "--run-dir", c.run, "--steps", "100"],
         r"already holds a run; use --resume .* to continue it or choose another --run-dir"),
     cli("dqn-continuous-actions", lambda c: ["train", "dqn", "Pendulum-v1", "--run-dir", c.tmp / "p"],
         r"DQN needs a discrete action space \(gymnasium Discrete\).*\(1,\) float32.*Use an algorithm for continuous "
-        r"actions \(ppo, a2c or reinforce\)"),
+        r"actions \(sac, td3, ddpg, ppo, a2c or reinforce\)"),
+    cli("sac-discrete-actions", lambda c: ["train", "sac", "CartPole-v1", "--run-dir", c.tmp / "s"],
+        r"SAC needs continuous actions \(a gymnasium Box\), but this environment's actions are discrete"),
+    cli("td3-discrete-actions", lambda c: ["train", "td3", "Acrobot-v1", "--run-dir", c.tmp / "t"],
+        r"TD3 needs continuous actions \(a gymnasium Box\).*Discrete\(3, start=0\)"),
+    cli("ddpg-discrete-actions", lambda c: ["train", "ddpg", "MountainCar-v0", "--run-dir", c.tmp / "d"],
+        r"DDPG needs continuous actions \(a gymnasium Box\)"),
+    cli("sac-unbounded-box", lambda c: ["train", "sac", _unbounded_box_id(), "--run-dir", c.tmp / "u"],
+        r"SAC needs a Box of actions with finite bounds.*low=\[-inf, -inf\] high=\[inf, inf\]"),
     cli("dqn-refused-env-leaves-no-run-dir", _leaves_run_dir, r"DQN needs a discrete action space"),
     cli("nature-cnn-on-vectors", lambda c: [*TRAIN, "--set", "encoder=nature_cnn", "--run-dir", c.tmp / "cnn"],
         r"DQN with encoder='nature_cnn' needs uint8 image observations of shape \(height, width, channels\).*got "

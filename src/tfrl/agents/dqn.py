@@ -178,7 +178,7 @@ class DQNAgent:
             raise UnsupportedSpaceError(
                 f"DQN needs a discrete action space (gymnasium Discrete), but this environment's actions are "
                 f"{action_spec.shape} {action_spec.dtype} boxes. Use an algorithm for continuous actions "
-                f"(ppo, a2c or reinforce) or discretize the actions."
+                f"(sac, td3, ddpg, ppo, a2c or reinforce) or discretize the actions."
             )
         if config.encoder == "nature_cnn":
             check_image_spec(observation_spec, "DQN with encoder='nature_cnn'")
