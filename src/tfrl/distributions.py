@@ -201,11 +201,13 @@ def squashed_gaussian_mode(mean: tf.Tensor) -> tf.Tensor:
 
 
 def scale_action(action: tf.Tensor, low: tf.Tensor, high: tf.Tensor) -> tf.Tensor:
-    """Map an action in ``[-1, 1]`` onto ``[low, high]``: ``low + (a + 1) * (high - low) / 2`` (elementwise)."""
+    """Map an action in ``[-1, 1]`` onto ``[low, high]``: ``low + (a + 1) * (high - low) / 2`` (elementwise), clipped to
+    ``[low, high]``, since float rounding can put ``a = 1`` one step above ``high`` (``-0.1 + 2 * 0.3 / 2`` is
+    ``0.20000002`` in float32)."""
     action = tf.convert_to_tensor(action)
     low = tf.cast(tf.convert_to_tensor(low), action.dtype)
     high = tf.cast(tf.convert_to_tensor(high), action.dtype)
-    return low + 0.5 * (action + 1.0) * (high - low)
+    return tf.clip_by_value(low + 0.5 * (action + 1.0) * (high - low), low, high)
 
 
 def unscale_action(action: tf.Tensor, low: tf.Tensor, high: tf.Tensor) -> tf.Tensor:

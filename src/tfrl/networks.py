@@ -431,7 +431,8 @@ class ClipValues(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="tfrl")
 class ActionScale(keras.layers.Layer):
-    """Map actions in ``[-1, 1]`` onto a Box's ``[low, high]``: ``low + (a + 1) (high - low) / 2`` (per dimension)."""
+    """Map actions in ``[-1, 1]`` onto a Box's ``[low, high]``: ``low + (a + 1) (high - low) / 2`` (per dimension),
+    clipped to the bounds (float rounding can overshoot them by one step)."""
 
     def __init__(self, low, high, **kwargs):
         super().__init__(**kwargs)
@@ -440,7 +441,7 @@ class ActionScale(keras.layers.Layer):
 
     def call(self, inputs):
         x = keras.ops.cast(inputs, "float32")
-        return self.low + 0.5 * (x + 1.0) * (self.high - self.low)
+        return keras.ops.clip(self.low + 0.5 * (x + 1.0) * (self.high - self.low), self.low, self.high)
 
     def compute_output_shape(self, input_shape):
         return input_shape

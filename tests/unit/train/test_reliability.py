@@ -106,6 +106,10 @@ def _rows(run_dir: Path) -> list[dict[str, str]]:
 
 
 PPO_TINY = dict(TINY, total_steps=2048, num_steps=128, num_envs=2, checkpoint_every=512)
+SAC_TINY = dict(TINY, total_steps=900, learning_starts=200, train_freq=50, gradient_steps=5, batch_size=32,
+                buffer_size=5000, hidden_sizes=(16,), checkpoint_every=300, jit_compile=False)
+"""SAC on Pendulum-v1: the exploration generator, the replay buffer, the temperature and its optimizer, and the
+gradient steps' noise (keyed by the update counter) all resume."""
 
 
 @pytest.mark.parametrize("algo, settings", [
@@ -116,12 +120,17 @@ PPO_TINY = dict(TINY, total_steps=2048, num_steps=128, num_envs=2, checkpoint_ev
     # the compiled on-policy loop: native environments, running episodes and random keys (without XLA, which
     # only costs compile time here; the compiled DQN loop is killed for real in test_faults.py)
     ("ppo", dict(PPO_TINY, backend="tf", num_envs=4, num_steps=64, checkpoint_every=768, jit_compile=False)),
-], ids=["dqn", "ppo", "reinforce", "ppo-tf"])
+    ("sac", SAC_TINY),
+    # the compiled off-policy loop with SAC: the in-graph buffer and the stateless keys of its exploration (slow:
+    # tracing the SAC graph three times takes a minute or more on 2 cores)
+    pytest.param("sac", dict(SAC_TINY, backend="tf", num_envs=2), marks=pytest.mark.slow),
+], ids=["dqn", "ppo", "reinforce", "ppo-tf", "sac", "sac-tf"])
 def test_a_crashed_run_resumed_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, algo, settings):
     settings = {**settings, "eval_every": 300, "eval_episodes": 1}
-    straight = train(algo, "CartPole-v1", runs_root=tmp_path / "a", seed=3, deterministic=True, **settings)
+    env_id = "Pendulum-v1" if algo == "sac" else "CartPole-v1"
+    straight = train(algo, env_id, runs_root=tmp_path / "a", seed=3, deterministic=True, **settings)
     with pytest.raises(Crash):
-        train(algo, "CartPole-v1", run_dir=tmp_path / "b", seed=3, deterministic=True,
+        train(algo, env_id, run_dir=tmp_path / "b", seed=3, deterministic=True,
               on_eval=_crash_at(settings["total_steps"] * 2 // 3), **settings)
     checkpoints = CheckpointManager(tmp_path / "b" / "checkpoints").all()
     assert checkpoints and int(checkpoints[-1].name.split("-")[1]) < settings["total_steps"]
