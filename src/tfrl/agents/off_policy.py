@@ -98,7 +98,8 @@ def multi_step_train(
     jit_compile: bool,
 ) -> Callable[[object], dict[str, float]]:
     """``train(batch)``: ``G`` calls of ``gradient_step`` on a ``Transition`` of ``[G, B, ...]`` arrays, in one
-    compiled call; returns each metric of ``metric_names`` averaged over the ``G`` steps.
+    compiled call; returns each metric of ``metric_names`` averaged over the ``G`` steps. It is traced at its first
+    call (calling the concrete function then skips ``tf.function``'s argument binding).
 
     The loop is an explicit ``tf.while_loop`` rather than AutoGraph, so the graph does not depend on AutoGraph
     converting the agent's source (which once failed in a resumed process and fell back to Python).
@@ -125,12 +126,14 @@ def multi_step_train(
         _, totals = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), tf.zeros([len(names)], tf.float32)))
         return totals / tf.cast(tf.maximum(steps, 1), tf.float32)
 
-    concrete = train.get_concrete_function()
     dtypes = [s.dtype for s in signature]
+    traced: list = []  # traced on the first call: the compiled loop, which never calls it, pays nothing
 
     def run(batch) -> dict[str, float]:
+        if not traced:
+            traced.append(train.get_concrete_function())
         arrays = (batch.observation, batch.action, batch.reward, batch.discount, batch.next_observation)
-        values = concrete(*(tf.convert_to_tensor(a, d) for a, d in zip(arrays, dtypes))).numpy()
+        values = traced[0](*(tf.convert_to_tensor(a, d) for a, d in zip(arrays, dtypes))).numpy()
         return {name: float(v) for name, v in zip(names, values)}
 
     return run

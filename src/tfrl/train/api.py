@@ -3,7 +3,7 @@
 ``train("dqn", "CartPole-v1")`` resolves the settings (``tfrl.runs``), writes a new run directory's
 ``config.yaml``, builds a ``Session`` and runs its loop; ``resume(run_dir)`` does the same from the run's
 newest intact checkpoint; ``train_seeds`` trains one run directory per seed (all seeds in one compiled
-call where the compiled on-policy loop trains the algorithm).
+call with backend 'tf').
 
 ``runs/<algo>-<env>-<YYYYmmdd-HHMMSS>/`` holds ``config.yaml`` (every setting, the seed and the
 library versions), TensorBoard events, ``metrics.csv``, ``checkpoints/``, ``policy.keras`` (the
@@ -177,9 +177,11 @@ def train_seeds(
 ) -> list[RunResult]:
     """Train one run per seed, in ``<run_dir>/seed-<s>/`` (each an ordinary run directory).
 
-    Where the compiled on-policy loop trains the algorithm (backend 'tf' with ppo or a2c) all seeds train
-    together: one compiled call advances every seed, the way PureJaxRL maps a training function over
-    seeds. Otherwise the runs go one after another.
+    With backend 'tf' (the compiled loops) all seeds train together: one compiled call advances every seed,
+    the way PureJaxRL maps a training function over seeds (``run_compiled_seeds`` for ppo and a2c,
+    ``run_compiled_off_policy_seeds`` for dqn, sac, td3 and ddpg, each seed with its own replay buffer, taking the
+    steps and ending with the weights of ``train`` with that seed). Each seed stops on its own (``total_steps``,
+    or its target with ``stop_at_target``) while the others go on. Otherwise the runs go one after another.
     """
     seeds = _seed_list(seeds)
     parent, root = _run_dir(run_dir), _path("runs_root", runs_root)
@@ -195,20 +197,23 @@ def train_seeds(
     with _removed_if_empty(parent, created), contextlib.ExitStack() as held:  # every seed locked before one trains
         locks = [held.enter_context(_new_run(directory, functools.partial(start_run_dir, directory, chosen, env, run)))
                  for directory, run in zip(dirs, runs)]
-        if chosen.run.backend != NATIVE_BACKEND or chosen.algorithm.host_loop != "on_policy":
+        if chosen.run.backend != NATIVE_BACKEND:
             results = []
             for run, directory, lock in zip(runs, dirs, locks):  # a seed's lock is released when it is done
                 with lock, Session(chosen.algorithm, env, label, run, chosen.agent, directory,
                                    verbose=verbose) as session:
                     results.append(session.finish(session.loop(session.context)))
             return results
-        from tfrl.train.loops.compiled_on_policy import run_compiled_seeds
+        if chosen.algorithm.host_loop == "off_policy":
+            from tfrl.train.loops.compiled_off_policy import run_compiled_off_policy_seeds as run_together
+        else:
+            from tfrl.train.loops.compiled_on_policy import run_compiled_seeds as run_together
 
         sessions: list[Session] = []
         try:
             for run, directory in zip(runs, dirs):
                 sessions.append(Session(chosen.algorithm, env, label, run, chosen.agent, directory, verbose=verbose))
-            states = run_compiled_seeds([s.context for s in sessions], seeds)
+            states = run_together([s.context for s in sessions], seeds)
             return [session.finish(state) for session, state in zip(sessions, states)]
         finally:
             for session in sessions:

@@ -121,9 +121,8 @@ gradient steps' noise (keyed by the update counter) all resume."""
     # only costs compile time here; the compiled DQN loop is killed for real in test_faults.py)
     ("ppo", dict(PPO_TINY, backend="tf", num_envs=4, num_steps=64, checkpoint_every=768, jit_compile=False)),
     ("sac", SAC_TINY),
-    # the compiled off-policy loop with SAC: the in-graph buffer and the stateless keys of its exploration (slow:
-    # tracing the SAC graph three times takes a minute or more on 2 cores)
-    pytest.param("sac", dict(SAC_TINY, backend="tf", num_envs=2), marks=pytest.mark.slow),
+    # the compiled off-policy loop with SAC: the in-graph buffer and the stateless keys of its exploration
+    ("sac", dict(SAC_TINY, backend="tf", num_envs=2)),
 ], ids=["dqn", "ppo", "reinforce", "ppo-tf", "sac", "sac-tf"])
 def test_a_crashed_run_resumed_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, algo, settings):
     settings = {**settings, "eval_every": 300, "eval_episodes": 1}

@@ -2,10 +2,13 @@
 
 | loop | trains | on |
 | --- | --- | --- |
-| ``run_host_off_policy`` | replay-buffer agents (DQN) | any ``Environment``: Gymnasium, Atari, EnvPool, a user's own |
+| ``run_host_off_policy`` | replay-buffer agents (DQN, SAC, TD3, DDPG) | any ``Environment``: Gymnasium, Atari, EnvPool, a user's own |
 | ``run_host_on_policy`` | rollout and whole-episode agents (PPO, A2C, REINFORCE) | any ``Environment`` |
-| ``run_compiled_off_policy`` | DQN, collection and updates in one ``tf.function`` | TF-native environments (backend 'tf') |
-| ``run_compiled_on_policy`` | PPO, A2C, likewise; ``run_compiled_seeds`` trains several seeds in one call | TF-native environments |
+| ``run_compiled_off_policy`` | DQN, SAC, TD3, DDPG: collection, in-graph replay and updates in one ``tf.function`` | TF-native environments (backend 'tf') |
+| ``run_compiled_on_policy`` | PPO, A2C, likewise | TF-native environments |
+
+The compiled loops also train several seeds in one call, one ``LoopContext`` (run directory) per seed:
+``run_compiled_off_policy_seeds`` and ``run_compiled_seeds``, which ``train_seeds`` uses with backend 'tf'.
 
 ``loop_for`` picks the loop from the algorithm's descriptor and the run's backend. The loops are
 imported when picked: the compiled loops build TensorFlow graphs that host runs never need.
