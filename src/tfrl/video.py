@@ -4,6 +4,11 @@
 used (``imageio-ffmpeg`` missing, its binary failing, or H.264 unavailable) the frames are written as
 a GIF with Pillow next to the requested path, and that path is returned: a video is never lost to a
 codec problem.
+
+MuJoCo draws its frames with OpenGL. On a machine without a display, ``ensure_headless_gl`` picks the
+back-end that works there (``MUJOCO_GL=egl``, ``osmesa`` or ``glfw``) before the first frame, or fails with one
+message naming what to install; tfrl's Gymnasium adapter calls it for every MuJoCo environment made with
+``render_mode="rgb_array"`` (training renders nothing and never calls it). See docs/mujoco.md.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tfrl.errors import check_output_path
+from tfrl.errors import MissingDependencyError, check_output_path
 from tfrl.fileio import atomic_path
 
-__all__ = ["write_video", "video_path", "annotate"]
+__all__ = ["write_video", "video_path", "annotate", "GL_BACKENDS", "ensure_headless_gl", "gl_error"]
 
 _log = logging.getLogger(__name__)
 
@@ -202,3 +208,119 @@ def annotate(
                        fill=background)
     draw.text((margin, margin), text, fill=color, font=font)
     return np.asarray(image, dtype=np.uint8).copy()
+
+
+# --------------------------------------------------------------------------- OpenGL for MuJoCo frames
+
+GL_BACKENDS: tuple[str, ...] = ("egl", "osmesa", "glfw")
+"""The values of ``MUJOCO_GL`` that ``ensure_headless_gl`` tries, in its order: EGL (GPU, or Mesa's llvmpipe on
+the CPU), OSMesa (Mesa on the CPU, PyOpenGL plus the system's libOSMesa), GLFW (a window, so only with a display)."""
+
+_GL_FIX = ("install EGL (Debian/Ubuntu: apt install libegl1 libgl1-mesa-dri) or OSMesa (apt install libosmesa6), "
+           "or set MUJOCO_GL to a back-end that works (docs/mujoco.md)")
+
+# Run in a fresh interpreter with MUJOCO_GL set: an OpenGL context, MuJoCo's rendering context and one frame,
+# exactly what Gymnasium's MuJoCo renderer needs. A back-end that crashes takes only this process with it.
+_GL_PROBE = """
+import mujoco
+model = mujoco.MjModel.from_xml_string("<mujoco><worldbody><geom size='0.1'/></worldbody></mujoco>")
+renderer = mujoco.Renderer(model, 16, 16)
+renderer.update_scene(mujoco.MjData(model))
+assert renderer.render().shape == (16, 16, 3)
+renderer.close()
+"""
+
+
+def _has_display() -> bool:
+    """Whether an X11 or Wayland display is set, where glfw can open its (hidden) window."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _probe_gl(backend: str, timeout: float = 60.0) -> str | None:
+    """None if MuJoCo renders a frame with ``MUJOCO_GL=backend`` (in a subprocess), else why not (one short line)."""
+    env = {**os.environ, "MUJOCO_GL": backend}
+    try:
+        done = subprocess.run([sys.executable, "-c", _GL_PROBE], env=env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return f"no frame after {timeout:.0f} s"
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    reason = lines[-1] if lines else f"exit code {done.returncode}"
+    return reason if len(reason) <= 120 else reason[:117] + "..."
+
+
+_PROBED: dict[str, str | None] = {}
+"""``_probe_gl``'s answer for each back-end tried in this process."""
+
+_CHECKED_VARIABLE = "TFRL_MUJOCO_GL_CHECKED"
+"""Environment variable naming the back-end a probe found working, so that the worker processes which draw the
+frames (they inherit it) do not probe again."""
+
+
+def _probe(backend: str) -> str | None:
+    """``_probe_gl(backend)``, once per process tree; glfw is not tried without a display, where it cannot work."""
+    if backend == "glfw" and not _has_display():
+        return "needs a display (DISPLAY is not set)"
+    if backend not in _PROBED:
+        _PROBED[backend] = None if os.environ.get(_CHECKED_VARIABLE) == backend else _probe_gl(backend)
+        if _PROBED[backend] is None:
+            os.environ[_CHECKED_VARIABLE] = backend
+    return _PROBED[backend]
+
+
+def ensure_headless_gl() -> str | None:
+    """Choose MuJoCo's OpenGL back-end (``MUJOCO_GL``) for off-screen frames where there is no display.
+
+    With ``MUJOCO_GL`` set (by the user), that back-end is checked and its name returned. With a display
+    (``DISPLAY`` or ``WAYLAND_DISPLAY``) and no ``MUJOCO_GL``, nothing changes and None is returned (Gymnasium
+    then tries glfw, egl and osmesa itself). Otherwise ``GL_BACKENDS`` are tried in their order, ``MUJOCO_GL`` is
+    set to the first that works and its name returned. A back-end is checked by rendering one MuJoCo frame in a
+    short subprocess (about a second, once per back-end and process), so one that crashes cannot take this process
+    with it.
+
+    Call it before the first MuJoCo frame is drawn: Gymnasium reads ``MUJOCO_GL`` when its renderer makes the
+    OpenGL context, and PyOpenGL fixes its platform when it is first imported. Making the environment (and
+    importing ``mujoco``) before the call is fine.
+
+    Raises:
+        MissingDependencyError: the user's ``MUJOCO_GL``, or every back-end when it is not set, cannot render
+            here; the message names what to install.
+    """
+    chosen = os.environ.get("MUJOCO_GL", "").strip()
+    if chosen:
+        reason = _probe(chosen)
+        if reason is not None:
+            raise MissingDependencyError(
+                f"MUJOCO_GL={chosen!r} cannot render MuJoCo frames on this machine ({reason}); unset MUJOCO_GL to "
+                f"let tfrl pick a back-end that works, or {_GL_FIX}")
+        return chosen
+    if _has_display():
+        return None
+    reasons = []
+    for backend in GL_BACKENDS:
+        reason = _probe(backend)
+        if reason is None:
+            os.environ["MUJOCO_GL"] = backend
+            return backend
+        reasons.append(f"{backend}: {reason}")
+    raise MissingDependencyError(
+        f"cannot render MuJoCo frames on this machine, which has no display: no OpenGL back-end works "
+        f"({'; '.join(reasons)}); {_GL_FIX}")
+
+
+def gl_error(env_name: str, exc: BaseException) -> MissingDependencyError:
+    """The one-line error for ``exc``, raised when MuJoCo environment ``env_name`` could not set up OpenGL: at its
+    first ``render()`` (a ``MUJOCO_GL`` the user chose, or a display glfw cannot use) or already when ``mujoco``
+    was imported (``MUJOCO_GL`` unknown, or naming a back-end whose system library is missing)."""
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    if len(detail) > 160:
+        detail = detail[:157] + "..."
+    setting, display = os.environ.get("MUJOCO_GL"), os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    where = f"MUJOCO_GL={setting!r}" if setting else f"the display {display!r}" if display else "MUJOCO_GL unset"
+    return MissingDependencyError(
+        f"MuJoCo environment {env_name!r} cannot use OpenGL with {where} ({type(exc).__name__}: {detail}); unset "
+        f"MUJOCO_GL (and DISPLAY) to let tfrl pick a back-end that works, or {_GL_FIX}")

@@ -13,26 +13,40 @@ the ``Environment`` auto-reset rule, so the adapter only has to label the step t
 
 Spaces: ``Discrete`` and ``Box`` are supported for observations and actions; any other space
 is refused with ``UnsupportedSpaceError``. Float64 observations are converted to float32.
+
+MuJoCo environments made with a render mode that draws off-screen (``"rgb_array"``, ``"depth_array"``...)
+get an OpenGL back-end that works without a display (``tfrl.video.ensure_headless_gl``) when they are built,
+and a failing back-end is reported by ``render()`` as one ``MissingDependencyError``. They run in worker
+processes started afresh (``spawn``), whatever the back-end: without a GPU, OpenGL is Mesa's llvmpipe, which
+brings its own LLVM, and a process that has also loaded TensorFlow (with another LLVM) crashes at the first
+frame. Training environments render nothing and stay where their back-end puts them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Sequence
+import logging
+import sys
+import types
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import gymnasium
 import numpy as np
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from tfrl.envs.ids import GYMNASIUM_BACKENDS, SYNC_BACKEND, check_backend, missing_dependency
 from tfrl.envs.vector import VectorAdapter
-from tfrl.errors import ConfigError, UnsupportedSpaceError
+from tfrl.errors import ConfigError, TfrlError, UnsupportedSpaceError
 from tfrl.specs import ArraySpec, BoundedArraySpec, TimeStep
 
 __all__ = ["GymnasiumEnvironment", "space_to_spec"]
 
 _NAME_KEY = "tfrl.env_name"  # metadata key under which each sub-env records its readable name
+_MUJOCO_KEY = "tfrl.mujoco"  # metadata key: True for Gymnasium's MuJoCo environments
+
+_log = logging.getLogger(__name__)
 
 
 def space_to_spec(space: gymnasium.Space, name: str, env_name: str) -> ArraySpec:
@@ -74,7 +88,7 @@ class _SpecCheck(gymnasium.Wrapper):
         self._env_name = spec.id if spec is not None else type(env.unwrapped).__name__
         self._observation_spec = space_to_spec(env.observation_space, "observation", self._env_name)
         space_to_spec(env.action_space, "action", self._env_name)
-        self.metadata = {**env.metadata, _NAME_KEY: self._env_name}
+        self.metadata = {**env.metadata, _NAME_KEY: self._env_name, _MUJOCO_KEY: _uses_mujoco(env)}
 
     def _check(self, observation: Any, where: str) -> None:
         array = np.asarray(observation)
@@ -107,12 +121,51 @@ def _fn_name(env_fn: Callable[[], gymnasium.Env]) -> str:
     return getattr(env_fn, "__name__", type(env_fn).__name__)
 
 
+def _uses_mujoco(env: gymnasium.Env) -> bool:
+    """Whether ``env`` is one of Gymnasium's MuJoCo environments or a subclass of one (mujoco is not imported)."""
+    return any(cls.__module__.startswith("gymnasium.envs.mujoco") for cls in type(env.unwrapped).__mro__)
+
+
 def _checked(env_fn: Callable[[], gymnasium.Env]) -> gymnasium.Env:
     try:
         env = env_fn()
     except gymnasium.error.DependencyNotInstalled as exc:  # a package the environment imports only when built
         raise missing_dependency(_fn_name(env_fn), exc) from None
+    if env.render_mode not in (None, "human") and _uses_mujoco(env):
+        from tfrl.video import ensure_headless_gl
+
+        try:
+            ensure_headless_gl()  # before the first frame, which makes the OpenGL context
+        except TfrlError:
+            env.close()
+            raise
     return _SpecCheck(env)
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Let the workers started meanwhile skip importing this program's ``__main__`` (which ``spawn`` does, and which
+    may import TensorFlow); the sub-env functions travel by cloudpickle and do not need it."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _rendering_workers(fns: list[Callable[[], gymnasium.Env]], built: VectorEnv) -> VectorEnv:
+    """The sub-envs of ``built`` (a vector env of MuJoCo envs that render) rebuilt in freshly spawned worker processes,
+    where no TensorFlow is loaded; ``built`` itself if they cannot be started there (with a warning)."""
+    try:
+        with _main_module_hidden():
+            workers = AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP, context="spawn")
+    except Exception as exc:  # a sub-env function that cannot be pickled, a worker that fails to start...
+        _log.warning("MuJoCo frames are drawn in this process (%s: %s); if it has loaded TensorFlow and OpenGL is "
+                     "Mesa's llvmpipe, the first frame can crash it", type(exc).__name__, exc)
+        return built
+    built.close()
+    return workers
 
 
 class GymnasiumEnvironment(VectorAdapter):
@@ -120,7 +173,8 @@ class GymnasiumEnvironment(VectorAdapter):
 
     Args:
         env_fns: one zero-argument function per sub-env, each returning a ``gymnasium.Env``.
-        backend: ``"sync"`` (all envs in this process) or ``"async"`` (one process per env).
+        backend: ``"sync"`` (all envs in this process) or ``"async"`` (one process per env). MuJoCo
+            environments that render run in spawned worker processes with either (see the module docstring).
         seed: seed of the first ``reset`` when it is called with ``seed=None``; sub-env ``i``
             is seeded with ``seed + i``.
     """
@@ -136,7 +190,9 @@ class GymnasiumEnvironment(VectorAdapter):
             raise ConfigError("GymnasiumEnvironment needs at least one env function")
         fns = [functools.partial(_checked, fn) for fn in env_fns]
         vector_cls = SyncVectorEnv if backend == SYNC_BACKEND else AsyncVectorEnv
-        self._vec = vector_cls(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+        self._vec: VectorEnv = vector_cls(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+        if self._vec.metadata.get(_MUJOCO_KEY) and self._vec.render_mode not in (None, "human"):
+            self._vec = _rendering_workers(fns, self._vec)
         # The step-type labels of VectorAdapter are only right under NEXT_STEP autoreset.
         assert self._vec.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
         env_id: str = self._vec.metadata[_NAME_KEY]
@@ -194,13 +250,23 @@ class GymnasiumEnvironment(VectorAdapter):
         self._started, self._pending_seed = True, None
 
     def render(self) -> np.ndarray | None:
-        """An RGB frame of sub-env 0 when made with ``render_mode="rgb_array"``, else None."""
+        """An RGB frame of sub-env 0 when made with ``render_mode="rgb_array"``, else None.
+
+        A MuJoCo environment whose OpenGL back-end fails raises one ``MissingDependencyError`` naming ``MUJOCO_GL``
+        and what to install (``tfrl.video.gl_error``) instead of OpenGL's traceback.
+        """
         if self._vec.render_mode is None:
             return None
         try:
             frame = self._vec.envs[0].render() if isinstance(self._vec, SyncVectorEnv) else self._vec.call("render")[0]
         except gymnasium.error.DependencyNotInstalled as exc:  # pygame, for most rgb_array frames
             raise missing_dependency(self.env_id, exc) from None
+        except Exception as exc:
+            if isinstance(exc, TfrlError) or not self._vec.metadata.get(_MUJOCO_KEY):
+                raise
+            from tfrl.video import gl_error
+
+            raise gl_error(self.env_id, exc) from None  # OpenGL's own error is a traceback deep in mujoco
         return np.asarray(frame) if frame is not None else None
 
     def call(self, name: str, *args, **kwargs) -> tuple:

@@ -7,9 +7,14 @@ imports it, so the command line can check its arguments before it loads TensorFl
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import re
+import sys
+import traceback
 import typing
+from collections.abc import Iterator
 from typing import Literal
 
 import gymnasium
@@ -82,20 +87,76 @@ def register_ale() -> bool:
     return True
 
 
+_EXTRAS: dict[str, str] = {"box2d": "box2d", "mujoco": "mujoco"}
+"""tfrl's extra for a package that Gymnasium's environments import, by the package's lower-cased name as
+Gymnasium's ``DependencyNotInstalled`` message (``"Box2D"``, ``"MuJoCo"``) or the missing module names it."""
+
+
+def _extra_hint(package: str) -> str | None:
+    """``pip install 'tfrl[box2d]' (...)`` for a package one of tfrl's extras installs, else None."""
+    extra = _EXTRAS.get(package.strip().lower())
+    if extra is None:
+        return None
+    return f"pip install 'tfrl[{extra}]' (which installs gymnasium[{extra}])"
+
+
 def missing_dependency(env_id: str, exc: BaseException) -> MissingDependencyError | None:
     """The error to raise when making ``env_id`` failed with ``exc`` because a package is not installed
-    (Gymnasium's ``DependencyNotInstalled`` or a ``ModuleNotFoundError``); None for any other ``exc``."""
+    (Gymnasium's ``DependencyNotInstalled`` or a ``ModuleNotFoundError``); None for any other ``exc``.
+
+    Box2D and MuJoCo, which tfrl's extras install, are named with their extra (``pip install 'tfrl[mujoco]'``)
+    instead of Gymnasium's own advice."""
     if isinstance(exc, gymnasium.error.DependencyNotInstalled):
         text = " ".join(str(exc).split())
         found = re.match(r"(?P<dep>.+?) is not installed[.,;:]?\s*(?P<hint>.*)$", text)
         if found is None:
             return MissingDependencyError(f"environment {env_id!r} needs a package that is not installed: {text}")
-        hint = found["hint"].rstrip(".") or "install it"
+        hint = _extra_hint(found["dep"]) or found["hint"].rstrip(".") or "install it"
         return MissingDependencyError(f"environment {env_id!r} needs {found['dep']}, which is not installed; {hint}")
     if isinstance(exc, ModuleNotFoundError) and exc.name:
+        package = exc.name.split(".")[0]
+        hint = _extra_hint(package) or f"install it (pip install {package})"
         return MissingDependencyError(f"environment {env_id!r} needs the module {exc.name!r}, which is not installed; "
-                                      f"install it (pip install {exc.name.split('.')[0]})")
+                                      f"{hint}")
     return None
+
+
+_GL_MODULES = frozenset({"gl_context", "egl", "osmesa", "glfw", "cgl"})
+"""The last part of the names of mujoco's modules that set up OpenGL (``mujoco.egl``, ``mujoco.gl_context``...)."""
+
+
+def _opengl_error(env_id: str, exc: BaseException) -> MissingDependencyError | None:
+    """The error to raise when importing ``env_id``'s module failed with ``exc`` inside mujoco's OpenGL set-up, which
+    the user's ``MUJOCO_GL`` chose (an unknown value, or a back-end whose system library is missing); None for any
+    other ``exc``."""
+    if not os.environ.get("MUJOCO_GL"):
+        return None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        name = str(frame.f_globals.get("__name__", ""))
+        if name.startswith("OpenGL") or (name.startswith("mujoco.") and name.rsplit(".", 1)[-1] in _GL_MODULES):
+            from tfrl.video import gl_error
+
+            return gl_error(env_id, exc)
+    return None
+
+
+@contextlib.contextmanager
+def _mujoco_gl_deferred() -> Iterator[None]:
+    """While the block runs, a first import of mujoco skips its OpenGL set-up if ``MUJOCO_GL=osmesa``.
+
+    That set-up loads Mesa's libOSMesa, whose LLVM crashes a process that also loads TensorFlow's, even one that
+    never draws a frame (training). tfrl draws MuJoCo frames in worker processes (``tfrl.envs.gym_env``), which
+    import mujoco with the user's setting, and Gymnasium's renderer imports its back-end module when it needs it.
+    """
+    value = os.environ.get("MUJOCO_GL")
+    if value is None or value.strip().lower() != "osmesa" or "mujoco" in sys.modules:
+        yield
+        return
+    os.environ["MUJOCO_GL"] = "disable"
+    try:
+        yield
+    finally:
+        os.environ["MUJOCO_GL"] = value
 
 
 def _import_module(env_id: str, module: str) -> None:
@@ -105,7 +166,8 @@ def _import_module(env_id: str, module: str) -> None:
             f"{env_id!r} names the module {module!r}, which is not an importable module name; write module:EnvId "
             f"with an absolute module (for example my_package.envs:MyEnv-v0)")
     try:
-        importlib.import_module(module)
+        with _mujoco_gl_deferred():
+            importlib.import_module(module)
     except ModuleNotFoundError as e:
         if e.name is None or not (module == e.name or module.startswith(e.name + ".")):
             raise missing_dependency(env_id, e) or e from None  # one of the module's own imports failed
@@ -115,6 +177,11 @@ def _import_module(env_id: str, module: str) -> None:
         ) from None
     except gymnasium.error.DependencyNotInstalled as e:
         raise missing_dependency(env_id, e) from None
+    except Exception as e:
+        error = _opengl_error(env_id, e)
+        if error is None:
+            raise
+        raise error from None
 
 
 def _load_entry_point(env_id: str, name: str) -> None:
@@ -123,9 +190,15 @@ def _load_entry_point(env_id: str, name: str) -> None:
     if not isinstance(entry_point, str):
         return
     try:
-        gymnasium.envs.registration.load_env_creator(entry_point)
+        with _mujoco_gl_deferred():
+            gymnasium.envs.registration.load_env_creator(entry_point)
     except (ModuleNotFoundError, gymnasium.error.DependencyNotInstalled) as e:
         error = missing_dependency(env_id, e)
+        if error is None:
+            raise
+        raise error from None
+    except Exception as e:  # mujoco's OpenGL set-up, chosen by MUJOCO_GL, runs when mujoco is imported
+        error = _opengl_error(env_id, e)
         if error is None:
             raise
         raise error from None
