@@ -25,9 +25,7 @@ import argparse
 import csv
 import datetime
 import os
-import platform
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,22 +35,12 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TFRL_PROGRESS", "0")
 
+from learning_margins import cpu_name  # noqa: E402  (benchmarks/ is the script's folder, first on sys.path)
+
 PAIRS = ["sac-HalfCheetah-v5", "sac-Hopper-v5", "td3-HalfCheetah-v5", "td3-Hopper-v5"]
 CLEANRL_1M = {"sac-HalfCheetah-v5": 9635.0, "sac-Hopper-v5": 2310.0, "td3-HalfCheetah-v5": 9583.0,
               "td3-Hopper-v5": 3135.0}
 """CleanRL's published 1M-step returns (docs.cleanrl.dev; MuJoCo v4 environments, the v5 tasks' predecessors)."""
-
-
-def cpu_model() -> str:
-    """lscpu's model name (or the platform's processor string)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def train_for(pair: str, minutes: float, eval_every: int, seed: int, root: Path) -> dict:
@@ -118,7 +106,7 @@ def main() -> int:
 
     import tensorflow as tf
 
-    print(f"# {cpu_model()}, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}, "
+    print(f"# {cpu_name()}, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}, "
           f"{datetime.datetime.now().isoformat(timespec='minutes')}; {args.minutes:g} min per pair, seed {args.seed}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,9 +18,10 @@ from tfrl.errors import UnsupportedSpaceError
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
 __all__ = [
-    "ENCODERS", "ActionScale", "ClipValues", "DuelingHead", "ObservationNormalizer", "Squeeze", "StateIndependentLogStd",
-    "actor_critic", "check_image_spec", "continuous_critic", "deterministic_actor", "mlp_torso", "nature_cnn",
-    "q_network", "squashed_gaussian_actor", "tanh_policy_model", "with_observation_normalizer",
+    "ENCODERS", "ActionScale", "ClipValues", "DuelingHead", "ObservationNormalizer", "Squeeze",
+    "StateIndependentLogStd", "actor_critic", "check_image_spec", "continuous_critic", "deterministic_actor",
+    "mlp_torso", "nature_cnn", "q_network", "squashed_gaussian_actor", "tanh_policy_model",
+    "with_observation_normalizer",
 ]
 
 ENCODERS = ("mlp", "nature_cnn")
@@ -459,10 +460,19 @@ def _float_inputs(observation_spec: ArraySpec, name: str = "observation"):
 
 
 def _box_dim(action_spec: ArraySpec, who: str) -> int:
-    if not (np.issubdtype(action_spec.dtype, np.floating) and len(action_spec.shape) == 1 and action_spec.shape[0] >= 1):
+    shape = tuple(action_spec.shape)
+    if not (np.issubdtype(action_spec.dtype, np.floating) and len(shape) == 1 and shape[0] >= 1):
         raise UnsupportedSpaceError(f"{who} needs a Box action spec of floating dtype and shape (D,); got shape "
                                     f"{action_spec.shape} and dtype {action_spec.dtype}")
     return int(action_spec.shape[0])
+
+
+def _actor_torso(observation_spec: ArraySpec, action_spec: ArraySpec, hidden_sizes: Sequence[int], activation: str,
+                 seed: int | None, who: str):
+    """The action dimension, the observation input and the actor's MLP features (layers ``actor_dense{i}``)."""
+    dim = _box_dim(action_spec, who)
+    inputs, x = _float_inputs(observation_spec)
+    return dim, inputs, mlp_torso(x, hidden_sizes, activation, seed, name="actor")
 
 
 def squashed_gaussian_actor(
@@ -478,9 +488,8 @@ def squashed_gaussian_actor(
     An MLP torso (``actor_dense{i}``) with two linear heads; ``log_std`` is state-dependent and clipped to
     ``[LOG_STD_MIN, LOG_STD_MAX]``. Sample with ``tfrl.distributions.squashed_gaussian_sample``.
     """
-    dim = _box_dim(action_spec, "squashed_gaussian_actor")
-    inputs, x = _float_inputs(observation_spec)
-    x = mlp_torso(x, hidden_sizes, activation, seed, name="actor")
+    dim, inputs, x = _actor_torso(observation_spec, action_spec, hidden_sizes, activation, seed,
+                                  "squashed_gaussian_actor")
     mean = keras.layers.Dense(dim, kernel_initializer=_initializer(seed, 910), name="mean")(x)
     log_std = keras.layers.Dense(dim, kernel_initializer=_initializer(seed, 911), name="log_std_head")(x)
     log_std = ClipValues(LOG_STD_MIN, LOG_STD_MAX, name="log_std")(log_std)
@@ -496,9 +505,7 @@ def deterministic_actor(
     name: str = "actor",
 ) -> keras.Model:
     """TD3's and DDPG's actor: observations to actions ``[B, D]`` in ``[-1, 1]`` (an MLP, then a tanh layer)."""
-    dim = _box_dim(action_spec, "deterministic_actor")
-    inputs, x = _float_inputs(observation_spec)
-    x = mlp_torso(x, hidden_sizes, activation, seed, name="actor")
+    dim, inputs, x = _actor_torso(observation_spec, action_spec, hidden_sizes, activation, seed, "deterministic_actor")
     action = keras.layers.Dense(dim, activation="tanh", kernel_initializer=_initializer(seed, 910), name="action")(x)
     return keras.Model(inputs, action, name=name)
 

@@ -25,7 +25,8 @@ import tensorflow as tf
 from tfrl.errors import UnsupportedSpaceError
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
-__all__ = ["check_box_actions", "clip_gradients", "STREAM_COIN", "STREAM_RANDOM_ACTION", "STREAM_REPLAY", "STREAM_NOISE", "Key", "multi_step_train",
+__all__ = ["check_box_actions", "clip_gradients",
+           "STREAM_COIN", "STREAM_RANDOM_ACTION", "STREAM_REPLAY", "STREAM_NOISE", "Key", "multi_step_train",
            "uniform_random_action", "update_key"]
 
 STREAM_COIN, STREAM_RANDOM_ACTION, STREAM_REPLAY, STREAM_NOISE = 1, 2, 3, 4

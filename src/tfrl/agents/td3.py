@@ -42,7 +42,7 @@ __all__ = ["TD3Config", "TD3Agent", "ALGORITHM"]
 
 @dataclass(frozen=True)
 class TD3Config:
-    """Hyperparameters of TD3 and of its off-policy training schedule (defaults: Stable-Baselines3's and the paper's)."""
+    """Hyperparameters of TD3 and of its off-policy training schedule (defaults: Stable-Baselines3's, the paper's)."""
 
     learning_rate: float = 1e-3
     """Adam step size of the actor and the critics."""
