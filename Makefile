@@ -22,7 +22,7 @@ train: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/tfrl train dqn CartPole-v1
 
 test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q --durations=15
 
 test-slow: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -m slow
