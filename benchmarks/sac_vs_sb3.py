@@ -41,7 +41,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -52,6 +51,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TFRL_PROGRESS", "0")
+
+from learning_margins import cpu_name  # noqa: E402  (benchmarks/ is the script's folder, first on sys.path)
 
 ENV_ID = "Pendulum-v1"
 EVAL_EPISODES = 10
@@ -193,17 +194,6 @@ def tfrl_child(seed: int, steps: int, same: bool) -> int:
         "settings": {"preset": record.get("preset"), **record.get("agent", {})},
     }), flush=True)
     return 0
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def fmt_row(r: dict) -> str:
