@@ -1,6 +1,6 @@
 """Tests of ``tfrl.export`` and ``tfrl export``: the exported policy acts like the Python one, without tfrl.
 
-Three tiny runs (dqn on CartPole, ppo with observation normalization on CartPole, ppo on Pendulum) are
+Four tiny runs (dqn on CartPole, ppo with observation normalization on CartPole, ppo and sac on Pendulum) are
 exported as SavedModels and TFLite files; one fresh interpreter that imports only TensorFlow and NumPy
 computes their actions on saved observations, which must equal the Python policy's.
 """
@@ -35,6 +35,9 @@ RUNS = {
     "ppo_cartpole_norm": ("ppo", "CartPole-v1", dict(total_steps=512, num_envs=2, num_steps=64, update_epochs=2,
                                                       normalize_observations=True)),
     "ppo_pendulum": ("ppo", "Pendulum-v1", dict(total_steps=512, num_envs=2, num_steps=64, update_epochs=2)),
+    # the deterministic actor of SAC (TD3 and DDPG save the same kind of model): scale(tanh(mean))
+    "sac_pendulum": ("sac", "Pendulum-v1", dict(total_steps=300, learning_starts=100, train_freq=50, gradient_steps=5,
+                                                 batch_size=32, hidden_sizes=[16, 16], jit_compile=False)),
 }
 
 
@@ -88,16 +91,16 @@ def test_exported_policies_act_like_python_in_plain_tensorflow(runs, tmp_path):
     done = subprocess.run([sys.executable, "-c", _FRESH, json.dumps(jobs)], capture_output=True, text=True,
                           timeout=300, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "ok 3" in done.stdout
+    assert "ok 4" in done.stdout
 
     for name in runs:
         want = expected[name]
         for kind in ("sm", "tfl"):
             got = np.load(tmp_path / f"{name}-{kind}.npy")
             assert got.dtype == want.dtype and got.shape == want.shape, (name, kind)
-            if name == "ppo_pendulum":
+            if name.endswith("pendulum"):
                 assert want.dtype == np.float32 and want.shape == (48, 1)
-                assert np.all(np.abs(want) <= 2.0)
+                assert np.all(np.abs(want) <= 2.0) and len(np.unique(want)) > 10
                 np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
             else:
                 assert want.dtype == np.int64 and set(np.unique(want)) == {0, 1}  # both actions occur
@@ -117,6 +120,10 @@ def test_signature_json_describes_the_model(runs):
     assert sig["algo"] == "ppo" and sig["env"] == "Pendulum-v1" and "clipped" in sig["policy"]
     assert sig["check"]["passed"] and sig["check"]["observations"] == 64
     assert sig["check"]["max_abs_action_diff"] <= 1e-5
+
+    sig = json.loads((runs["sac_pendulum"] / "export" / "saved_model" / "signature.json").read_text())
+    assert sig["algo"] == "sac" and sig["policy"].startswith("deterministic: the actor's action")
+    assert sig["check"]["passed"] and sig["check"]["max_abs_action_diff"] <= 1e-5
 
     sig = json.loads((runs["ppo_cartpole_norm"] / "export" / "saved_model" / "signature.json").read_text())
     assert sig["action_space"] == {"type": "discrete", "n": 2, "start": 0}
@@ -184,8 +191,8 @@ def test_bad_input(tmp_path):
     (tmp_path / "unfinished" / "config.yaml").write_text("algo: dqn\n")
     with pytest.raises(RunDirError, match="no policy.keras yet"):
         export_policy(tmp_path / "unfinished")
-    with pytest.raises(ConfigError, match="dqn, ppo, a2c and reinforce"):
-        tfrl.export.graph.action_fn("sac", None, BoundedArraySpec((), np.int64, 0, 1))
+    with pytest.raises(ConfigError, match="unknown algorithm 'sacc'. Did you mean sac"):
+        tfrl.export.graph.action_fn("sacc", None, BoundedArraySpec((), np.int64, 0, 1))
 
 
 def test_cli_export(runs, tmp_path, capsys):

@@ -80,7 +80,7 @@ def test_frame_stacks_store_each_frame_once():
 def test_the_compiled_loop_keeps_both_observations_in_capacity_plus_one_rows():
     by_hand = 1001 * (2 * 16 + 8 + 4 + 4)
     assert replay_bytes(1000, 4, VECTOR, TWO, backend="tf") == by_hand
-    from tfrl.train.loops.compiled_off_policy import GraphReplayBuffer
+    from tfrl.data.graph_replay import GraphReplayBuffer
 
     graph = GraphReplayBuffer(1000, VECTOR, TWO, num_envs=4)
     assert sum(v.numpy().nbytes for v in graph.fields) == by_hand

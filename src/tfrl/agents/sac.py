@@ -34,8 +34,8 @@ from tfrl.agents.off_policy import (STREAM_NOISE, STREAM_RANDOM_ACTION, Key, che
 from tfrl.agents.sac_math import (default_target_entropy, polyak_update, sac_actor_loss, sac_critic_loss,
                                   soft_q_target, temperature_loss)
 from tfrl.config import check_types
-from tfrl.networks import continuous_critic, squashed_gaussian_actor, tanh_policy_model
-from tfrl.policies import DeterministicPolicy, SquashedGaussianPolicy
+from tfrl.continuous_networks import continuous_critic, squashed_gaussian_actor, tanh_policy_model
+from tfrl.continuous_policies import DeterministicPolicy, SquashedGaussianPolicy
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
 __all__ = ["SACConfig", "SACAgent", "policy_from_model", "ALGORITHM"]

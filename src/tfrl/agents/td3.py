@@ -33,8 +33,8 @@ from tfrl.agents.sac import policy_from_model
 from tfrl.agents.sac_math import (ddpg_target, deterministic_actor_loss, polyak_update, sac_critic_loss,
                                   smoothed_target_action, td3_target)
 from tfrl.config import check_types
-from tfrl.networks import continuous_critic, deterministic_actor, tanh_policy_model
-from tfrl.policies import DeterministicPolicy, NoisyActorPolicy
+from tfrl.continuous_networks import continuous_critic, deterministic_actor, tanh_policy_model
+from tfrl.continuous_policies import DeterministicPolicy, NoisyActorPolicy
 from tfrl.specs import ArraySpec, BoundedArraySpec
 
 __all__ = ["TD3Config", "TD3Agent", "ALGORITHM"]

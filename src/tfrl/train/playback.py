@@ -40,7 +40,8 @@ def load_saved_policy(run_dir: str | Path, safe_mode: bool = True) -> SavedPolic
     """
     import keras
 
-    import tfrl.networks  # noqa: F401  (registers tfrl's layers for safe-mode loading)
+    import tfrl.continuous_networks  # noqa: F401  (registers tfrl's layers for safe-mode loading)
+    import tfrl.networks  # noqa: F401
 
     run_dir = Path(run_dir)
     record = load_record(run_dir)

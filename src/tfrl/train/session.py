@@ -121,7 +121,8 @@ class Session:
 
                 replay = make_replay_buffer(agent_config, env, run.seed)
             elif algorithm.host_loop == "off_policy":  # the compiled loop's replay buffer, in tf.Variables
-                from tfrl.train.loops.compiled_off_policy import GraphReplayBuffer, check_n_step
+                from tfrl.data.graph_replay import GraphReplayBuffer
+                from tfrl.train.loops.compiled_off_policy import check_n_step
 
                 check_n_step(agent_config)
                 replay = GraphReplayBuffer(agent_config.buffer_size, env.observation_spec(), env.action_spec(),

@@ -23,7 +23,7 @@ from tfrl.agents.td3 import TD3Agent, TD3Config
 from tfrl.data import Transition
 from tfrl.envs.native import native_env
 from tfrl.errors import UnsupportedSpaceError
-from tfrl.policies import DeterministicPolicy, NoisyActorPolicy, SquashedGaussianPolicy
+from tfrl.continuous_policies import DeterministicPolicy, NoisyActorPolicy, SquashedGaussianPolicy
 from tfrl.specs import ArraySpec, BoundedArraySpec
 from tfrl.train.loops.compiled_off_policy import CompiledOffPolicy
 

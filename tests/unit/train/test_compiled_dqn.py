@@ -14,7 +14,8 @@ from tfrl.envs.native import native_env
 from tfrl.errors import ConfigError
 from tfrl.specs import ArraySpec, BoundedArraySpec, StepType
 from tfrl.train import resume, train
-from tfrl.train.loops.compiled_off_policy import CompiledOffPolicy, GraphReplayBuffer
+from tfrl.data.graph_replay import GraphReplayBuffer
+from tfrl.train.loops.compiled_off_policy import CompiledOffPolicy
 
 SMALL = dict(hidden_sizes=(16,), batch_size=4, jit_compile=False, learning_rate=1e-2)
 N = 4
