@@ -21,9 +21,11 @@ from tfrl.train import train
 # td3  (td3-Pendulum-v1.yaml,  -200): 9,000 / 8,000 / 8,000 / 7,000 / 7,000; 1.5 x 9,000 = 13,500.
 # ddpg (ddpg-Pendulum-v1.yaml, -250): 4,000 / 4,000 / 4,000 / 5,000 / 4,000; 1.5 x 5,000 = 7,500.
 # The issue's budget is 20k steps (the zoo's); none of these schedules depends on total_steps.
-@pytest.mark.parametrize("algo, target", [pytest.param("sac", -200.0, id="sac"), pytest.param("td3", -200.0, id="td3"),
-                                          pytest.param("ddpg", -250.0, id="ddpg")])
-@pytest.mark.parametrize("seed", [0, 1, 2])
+# SAC and TD3 for seeds 0, 1 and 2 (the issue's seeds); DDPG, whose threshold the issue sets apart, for seed 0.
+@pytest.mark.parametrize("algo, target, seed", [
+    *(pytest.param(algo, -200.0, seed, id=f"{seed}-{algo}") for algo in ("sac", "td3") for seed in (0, 1, 2)),
+    pytest.param("ddpg", -250.0, 0, id="0-ddpg"),
+])
 def test_sac_td3_ddpg_presets_on_pendulum(tmp_path, algo, target, seed):
     result = train(algo, "Pendulum-v1", runs_root=tmp_path, seed=seed, total_steps=20_000, target_return=target,
                    stop_at_target=True, tensorboard=False, final_eval_episodes=0, verbose=False)
