@@ -129,6 +129,7 @@ def without_timing(row):
     return {k: v for k, v in row.items() if k not in ("charts/steps_per_sec", "charts/memory_mb", "wall_time")}
 
 
+@pytest.mark.slow  # about 20 s: three SAC runs end to end; the bit-identity of seeds in one call is tested above
 def test_train_seeds_sac_on_native_pendulum_equals_each_seed_trained_alone(tmp_path, monkeypatch):
     import keras
 
