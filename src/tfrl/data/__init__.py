@@ -1,7 +1,8 @@
 """Replay and rollout storage, and return computations.
 
 ``Transition`` and ``UniformReplayBuffer`` (``tfrl.data.replay``), ``FrameStackReplayBuffer``
-(``tfrl.data.frame_replay``: frame-stacked observations stored one frame per transition) and ``RolloutBuffer``,
+(``tfrl.data.frame_replay``: frame-stacked observations stored one frame per transition), ``PrioritizedBatch``
+(what their ``sample_prioritized`` returns, ``tfrl.data.ring``) and ``RolloutBuffer``,
 ``RolloutBatch``, ``Episode`` and ``episodes`` (``tfrl.data.rollout``) use NumPy only; the return
 functions (``tfrl.data.returns``) use TensorFlow and are imported on first access (``tfrl.data.lazy``), so
 ``import tfrl.data`` stays light. Both replay buffers build on ``tfrl.data.ring`` (the ring, its checks,
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tfrl.data import lazy
 from tfrl.data.frame_replay import FrameStackReplayBuffer
 from tfrl.data.replay import Transition, UniformReplayBuffer
+from tfrl.data.ring import PrioritizedBatch
 from tfrl.data.rollout import Episode, RolloutBatch, RolloutBuffer, episodes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,6 +36,7 @@ __all__ = [
     "Transition",
     "UniformReplayBuffer",
     "FrameStackReplayBuffer",
+    "PrioritizedBatch",
     "Episode",
     "RolloutBatch",
     "RolloutBuffer",

@@ -57,6 +57,9 @@ class FrameStackReplayBuffer(RingReplay):
         n_step: default ``n`` of the n-step returns computed by ``sample``.
         gamma: discount factor of the n-step returns.
         seed: seed of the sampling generator (``None``: fresh entropy).
+        priority_alpha: exponent of proportional prioritized replay, in [0, 1] (``None``: uniform
+            replay only); enables ``sample_prioritized`` and ``update_priorities``.
+        priority_epsilon: added to ``|td_error|`` before the exponent, so every priority is > 0.
 
     ``sample`` returns the same ``Transition`` as ``UniformReplayBuffer`` would for the same
     stream: full ``K``-frame observation and next observation, n-step reward and discount.

@@ -35,6 +35,9 @@ class UniformReplayBuffer(RingReplay):
         n_step: default ``n`` of the n-step returns computed by ``sample``.
         gamma: discount factor of the n-step returns.
         seed: seed of the sampling generator (``None``: fresh entropy).
+        priority_alpha: exponent of proportional prioritized replay, in [0, 1] (``None``: uniform
+            replay only); enables ``sample_prioritized`` and ``update_priorities``.
+        priority_epsilon: added to ``|td_error|`` before the exponent, so every priority is > 0.
 
     ``add`` is O(1): one row of NumPy assignments, no Python loop over environments.
     ``add``, ``sample`` and the state methods take an internal lock, so a prefetching

@@ -5,6 +5,10 @@
 and loading reads them from the file straight into it (``tfrl.data.npz``), so a buffer of any size is
 checkpointed and resumed within its own memory. Subclasses add what they store beyond the ring through
 the hooks ``_check_kind``, ``_extra_state``, ``_check_extra_state``, ``_restore_extra`` and ``_clear_extra``.
+
+A prioritized buffer's state adds its priorities (``priorities``, float64 ``[capacity]``, the leaves of
+its sum tree, whose inner nodes are rebuilt on load bit for bit) and ``max_priority``; a uniform
+buffer's state has neither, and each kind refuses the other's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tfrl.data import npz
+from tfrl.data.sum_tree import SumTree
 from tfrl.errors import ConfigError, RunDirError, TfrlError
 from tfrl.fileio import atomic_path
 
@@ -37,7 +42,10 @@ def state_scalar(state: dict[str, Any], key: str, kind: str) -> Any:
 
 class RingState:
     """State and files of a ``RingReplay`` (which provides ``_flat``, ``_lock``, ``_rows``, ``_num_envs``,
-    ``_position``, ``_filled``, ``_n_step``, ``_gamma``, ``_rng`` and ``_KIND``)."""
+    ``_position``, ``_filled``, ``_n_step``, ``_gamma``, ``_rng``, ``_tree``, ``_max_priority`` and ``_KIND``)."""
+
+    _tree: SumTree | None
+    _max_priority: float
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -48,6 +56,8 @@ class RingState:
             rows = getattr(self, "_" + key)[: self._filled]
             state[key] = rows.copy() if copy else rows
         state.update(self._extra_state())
+        if self._tree is not None:
+            state.update(priorities=self._tree.leaves, max_priority=self._max_priority)
         state.update(
             version=STATE_VERSION,
             rows=self._rows,
@@ -61,7 +71,8 @@ class RingState:
         return state
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to restore the buffer: stored rows (filled part), position, fill, RNG state.
+        """Everything needed to restore the buffer: stored rows (filled part), position, fill, RNG state,
+        and a prioritized buffer's priorities (``priorities``, float64 ``[capacity]``) and ``max_priority``.
 
         Values are NumPy arrays, ints and a JSON string (the sampling generator's state).
         ``n_step`` and ``gamma`` are sampling settings and are recorded but not restored.
@@ -116,6 +127,7 @@ class RingState:
                     f"replay buffer state: {key} is {dtype}{list(shape)}, expected "
                     f"{target.dtype}{[filled, *target.shape[1:]]}: the specs differ"
                 )
+        priorities = self._check_priorities(state, filled)
         extra = self._check_extra_state(state, read)
         rng_state = json.loads(str(scalar("rng_state")))
         with self._lock:
@@ -130,12 +142,43 @@ class RingState:
                     getattr(self, "_" + key)[: max(filled, written)] = 0
                 self._filled = self._position = self._num_valid = 0
                 self._clear_extra()
+                self._restore_priorities(None)
                 raise
             self._restore_extra(extra)
+            self._restore_priorities(priorities)
             self._filled, self._position = filled, position
             self._num_valid = int(np.count_nonzero(self._valid[:filled]))
             self._checked = False
             self._rng.bit_generator.state = rng_state
+
+    def _check_priorities(self, state: dict[str, Any], filled: int) -> tuple[np.ndarray, float] | None:
+        """The priorities and largest priority of ``state`` if this buffer is prioritized, after checking
+        that the state is of the same kind (prioritized or uniform) and its priorities fit the ring."""
+        if ("priorities" in state) != (self._tree is not None):
+            saved, this = ("prioritized", "uniform") if "priorities" in state else ("uniform", "prioritized")
+            fix = "with priority_alpha" if saved == "prioritized" else "without priority_alpha"
+            raise ConfigError(f"replay buffer state is a {saved} buffer's, this buffer is {this}: "
+                              f"build the buffer {fix} to load it")
+        if self._tree is None:
+            return None
+        leaves = np.asarray(state["priorities"])
+        capacity = self._rows * self._num_envs
+        if leaves.shape != (capacity,) or leaves.dtype != np.float64:
+            raise ConfigError(f"replay buffer state: priorities are {leaves.dtype}{list(leaves.shape)}, "
+                              f"expected float64[{capacity}]")
+        largest = float(state_scalar(state, "max_priority", self._KIND))
+        if not (np.all(np.isfinite(leaves)) and leaves.min() >= 0.0 and not leaves[filled * self._num_envs:].any()
+                and np.isfinite(largest) and largest > 0.0):
+            raise ConfigError("replay buffer state is corrupt: priorities must be finite, >= 0 and 0 beyond "
+                              "the filled rows, and max_priority finite and > 0")
+        return leaves, largest
+
+    def _restore_priorities(self, priorities: tuple[np.ndarray, float] | None) -> None:
+        """Set the sum tree's leaves and the largest priority (None: all 0 and 1; called under the lock)."""
+        if self._tree is not None:
+            leaves, largest = priorities if priorities is not None else (np.zeros(self._tree.capacity), 1.0)
+            self._tree.set_leaves(leaves)
+            self._max_priority = largest
 
     def _check_kind(self, state: dict[str, Any]) -> None:
         """Refuse the state of another kind of buffer (checked first)."""
