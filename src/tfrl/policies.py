@@ -81,7 +81,8 @@ def _signature(spec: ArraySpec) -> tf.TensorSpec:
 
 
 class GreedyPolicy:
-    """``argmax_a Q(s, a)`` of a Q network; ``action_dtype`` as the environment's action spec."""
+    """``argmax_a Q(s, a)`` of a Q network; ``action_dtype`` as the environment's action spec. With ``noisy`` the
+    network is called in training mode, so that noisy layers (``tfrl.value_networks.NoisyDense``) draw fresh noise."""
 
     def __init__(
         self,
@@ -89,6 +90,7 @@ class GreedyPolicy:
         observation_spec: ArraySpec,
         action_spec: BoundedArraySpec,
         jit_compile: bool = False,
+        noisy: bool = False,
     ):
         self.q_network = q_network
         self.action_spec = action_spec
@@ -97,7 +99,7 @@ class GreedyPolicy:
 
         @tf.function(input_signature=[_signature(observation_spec)], jit_compile=jit_compile)
         def _greedy(observation):
-            q = self.q_network(observation, training=False)
+            q = self.q_network(observation, training=noisy)
             return tf.cast(tf.argmax(q, axis=-1), dtype) + tf.cast(offset, dtype)
 
         # Calling the traced concrete function with a tensor skips tf.function's argument binding:
@@ -127,10 +129,11 @@ class EpsilonGreedyPolicy:
         epsilon: Schedule | float,
         seed: int | None = None,
         jit_compile: bool = False,
+        noisy: bool = False,
     ):
         self.epsilon = epsilon if callable(epsilon) else ConstantSchedule(epsilon)
         self.rng = np.random.default_rng(seed)
-        self.greedy = GreedyPolicy(q_network, observation_spec, action_spec, jit_compile=jit_compile)
+        self.greedy = GreedyPolicy(q_network, observation_spec, action_spec, jit_compile=jit_compile, noisy=noisy)
         self.action_spec = action_spec
 
     def action(self, observation: np.ndarray, step: int = 0) -> np.ndarray:

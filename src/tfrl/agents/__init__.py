@@ -51,8 +51,24 @@ def _ddpg() -> Algorithm:
     return ALGORITHM
 
 
+def _c51() -> Algorithm:
+    from tfrl.agents.c51 import ALGORITHM
+    return ALGORITHM
+
+
+def _qrdqn() -> Algorithm:
+    from tfrl.agents.qrdqn import ALGORITHM
+    return ALGORITHM
+
+
+def _rainbow() -> Algorithm:
+    from tfrl.agents.rainbow import ALGORITHM
+    return ALGORITHM
+
+
 ALGORITHMS: dict[str, Callable[[], Algorithm]] = {"dqn": _dqn, "reinforce": _reinforce, "a2c": _a2c, "ppo": _ppo,
-                                                  "sac": _sac, "td3": _td3, "ddpg": _ddpg}
+                                                  "sac": _sac, "td3": _td3, "ddpg": _ddpg, "c51": _c51,
+                                                  "qrdqn": _qrdqn, "rainbow": _rainbow}
 """Every algorithm: its name and the function that imports its descriptor."""
 
 

@@ -16,6 +16,17 @@ target network every ``target_update_interval`` gradient steps inside the graph.
 is ``DQNAgent.gradient_step``, a TensorFlow function of one batch that the compiled loop for TF-native
 environments (``tfrl.train.loops.compiled_off_policy``) calls too. Dueling is only
 a different network (``tfrl.networks.q_network(dueling=True)``); Double DQN only a different target.
+
+Two options serve every value-based agent (C51, QR-DQN and Rainbow build on this class):
+
+* prioritized replay (Schaul et al., 2016): the host loop samples ``P(i) = p_i / sum_k p_k`` with
+  ``p_i = (|delta_i| + eps) ** alpha`` (``tfrl.data.ring``), each loss term is weighted by the importance weight
+  ``(N P(i)) ** -beta`` (beta annealed linearly to 1 over the run), and ``weighted_step`` returns the new
+  priorities (here ``|delta|``) from the same call;
+* noisy nets (Fortunato et al., 2018): factorised Gaussian layers (``tfrl.value_networks.NoisyDense``) that draw
+  fresh noise at every training-mode call; the exploring policy acts with noise, evaluation with the mean weights.
+
+A subclass changes only what a value is: ``_build_network``, ``q_values`` and ``loss_items``.
 """
 
 from __future__ import annotations
@@ -35,8 +46,9 @@ from tfrl.errors import UnsupportedSpaceError
 from tfrl.networks import check_image_spec, q_network
 from tfrl.policies import EpsilonGreedyPolicy, GreedyPolicy
 from tfrl.specs import ArraySpec, BoundedArraySpec
+from tfrl.value_networks import q_values_model, value_network
 
-__all__ = ["DQNConfig", "DQNAgent", "q_targets", "td_loss", "update_target", "ALGORITHM"]
+__all__ = ["DQNConfig", "DQNAgent", "q_targets", "td_loss", "td_loss_items", "update_target", "ALGORITHM"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,21 @@ class DQNConfig:
     jit_compile: bool | None = None
     """Compile with XLA. None (the default) chooses: XLA for MLPs (several times faster here), not for the
     Nature CNN (XLA's CPU convolutions made a gradient step 188 ms against 16.5 ms without it)."""
+    adam_epsilon: float = 1e-7
+    """Adam's epsilon (Keras's default; Rainbow and DER use 1.5e-4 with a learning rate of 6.25e-5 or 1e-4)."""
+    noisy: bool = False
+    """Noisy nets (Fortunato et al., 2018): every dense layer is a factorised Gaussian noisy layer; set the
+    exploration epsilons to 0 to explore by the noise alone."""
+    noisy_sigma0: float = 0.5
+    """Initial noise scale of the noisy layers: sigma = noisy_sigma0 / sqrt(inputs) (0.5 in the paper)."""
+    prioritized_replay: bool = False
+    """Proportional prioritized replay (Schaul et al., 2016), host loop only."""
+    priority_alpha: float = 0.6
+    """Priority exponent: P(i) is proportional to p_i ** alpha (0 is uniform)."""
+    priority_beta0: float = 0.4
+    """Importance-sampling exponent at the start; annealed linearly to 1 over the run's total steps."""
+    priority_epsilon: float = 1e-6
+    """Added to |TD error| so that no transition's priority is 0."""
 
     def __post_init__(self) -> None:
         check_types(self, "DQN config")
@@ -111,6 +138,11 @@ class DQNConfig:
             (0.0 <= self.eval_epsilon <= 1.0, "eval_epsilon must lie in [0, 1]"),
             (0.0 <= self.exploration_final_eps <= 1.0, "exploration_final_eps must lie in [0, 1]"),
             (0.0 <= self.exploration_initial_eps <= 1.0, "exploration_initial_eps must lie in [0, 1]"),
+            (self.adam_epsilon > 0, "adam_epsilon must be > 0"),
+            (self.noisy_sigma0 > 0, "noisy_sigma0 must be > 0"),
+            (0.0 <= self.priority_alpha <= 1.0, "priority_alpha must lie in [0, 1]"),
+            (0.0 <= self.priority_beta0 <= 1.0, "priority_beta0 must lie in [0, 1]"),
+            (self.priority_epsilon > 0, "priority_epsilon must be > 0"),
         ])
 
     @property
@@ -138,17 +170,24 @@ def q_targets(
     return tf.stop_gradient(rewards + discounts * next_value)
 
 
-def td_loss(q_values: tf.Tensor, actions: tf.Tensor, targets: tf.Tensor, loss: str = "huber") -> tf.Tensor:
-    """Mean over the batch of Huber(delta=1) or squared error between ``Q(s, a)`` and the targets."""
+def td_loss_items(q_values: tf.Tensor, actions: tf.Tensor, targets: tf.Tensor,
+                  loss: str = "huber") -> tuple[tf.Tensor, tf.Tensor]:
+    """Per transition: Huber(delta=1) or squared error between ``Q(s, a)`` and the targets ``[B]``, and the
+    absolute TD error ``|y - Q(s, a)|`` ``[B]`` (prioritized replay's priority)."""
     chosen = tf.gather(q_values, tf.cast(actions, tf.int32), axis=-1, batch_dims=1)
     error = targets - chosen
+    abs_error = tf.abs(error)
     if loss == "huber":
-        abs_error = tf.abs(error)
         quadratic = tf.minimum(abs_error, 1.0)
         per_item = 0.5 * tf.square(quadratic) + (abs_error - quadratic)
     else:
         per_item = tf.square(error)
-    return tf.reduce_mean(per_item)
+    return per_item, abs_error
+
+
+def td_loss(q_values: tf.Tensor, actions: tf.Tensor, targets: tf.Tensor, loss: str = "huber") -> tf.Tensor:
+    """Mean over the batch of Huber(delta=1) or squared error between ``Q(s, a)`` and the targets."""
+    return tf.reduce_mean(td_loss_items(q_values, actions, targets, loss)[0])
 
 
 def update_target(online: list[tf.Variable], target: list[tf.Variable], tau: float) -> None:
@@ -161,9 +200,14 @@ class DQNAgent:
     """A DQN agent: online and target Q networks, Adam, and a compiled multi-step ``train``.
 
     ``policy`` explores epsilon-greedily on the schedule given by the config and the run's total
-    steps; ``eval_policy`` is for evaluation. ``train(batch)`` takes a ``Transition`` whose
-    arrays have leading shape ``[G, B]`` and runs G gradient steps in one call.
+    steps (with the network's noise when ``noisy``); ``eval_policy`` is for evaluation. ``train(batch)`` takes a
+    ``Transition`` whose arrays have leading shape ``[G, B]`` and runs G gradient steps in one call;
+    ``train_prioritized(batch, weights)`` does the same with importance weights and returns the new priorities.
     """
+
+    metric_names = ("losses/td_loss", "losses/q_values", "losses/grad_norm")
+    """Names of the scalars ``gradient_step`` returns, in order."""
+    _label = "DQN"
 
     def __init__(
         self,
@@ -176,41 +220,76 @@ class DQNAgent:
     ):
         if not isinstance(action_spec, BoundedArraySpec) or not action_spec.is_discrete:
             raise UnsupportedSpaceError(
-                f"DQN needs a discrete action space (gymnasium Discrete), but this environment's actions are "
-                f"{action_spec.shape} {action_spec.dtype} boxes. Use an algorithm for continuous actions "
+                f"{self._label} needs a discrete action space (gymnasium Discrete), but this environment's actions "
+                f"are {action_spec.shape} {action_spec.dtype} boxes. Use an algorithm for continuous actions "
                 f"(sac, td3, ddpg, ppo, a2c or reinforce) or discretize the actions."
             )
         if config.encoder == "nature_cnn":
-            check_image_spec(observation_spec, "DQN with encoder='nature_cnn'")
+            check_image_spec(observation_spec, f"{self._label} with encoder='nature_cnn'")
         self.config = config
         self.observation_spec = observation_spec
         self.action_spec = action_spec
         self.num_actions = action_spec.num_values
         self._offset = int(action_spec.minimum)
-        seed = 0 if seed is None else int(seed)
-        build = dict(hidden_sizes=config.hidden_sizes, dueling=config.dueling, seed=seed, encoder=config.encoder)
-        self.q_network = q_network(observation_spec, self.num_actions, name="q_network", **build)
-        self.target_network = q_network(observation_spec, self.num_actions, name="target_q_network", **build)
+        self._total_steps = int(total_steps)
+        self.seed = 0 if seed is None else int(seed)
+        self.q_network = self._build_network("q_network", self.seed)
+        """The online network (its raw outputs: Q-values for DQN, logits or quantiles for C51 and QR-DQN)."""
+        # a noisy target draws its own noise: its layers are seeded apart (the weights are then copied)
+        self.target_network = self._build_network("target_q_network", self.seed + (7919 if config.noisy else 0))
         self.target_network.set_weights(self.q_network.get_weights())
-        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=config.adam_epsilon)
         self.optimizer.build(self.q_network.trainable_variables)
         self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="num_updates")
 
         self._epsilon_duration = int(config.exploration_fraction * total_steps)
-        self.policy = EpsilonGreedyPolicy(
-            self.q_network, observation_spec, action_spec, self.epsilon, seed=seed + 1, jit_compile=config.xla
-        )
-        """The exploring policy of training (epsilon from ``epsilon(step)``)."""
-        self.eval_policy = (
-            EpsilonGreedyPolicy(self.q_network, observation_spec, action_spec, config.eval_epsilon, seed=seed + 2,
-                                jit_compile=config.xla)
-            if config.eval_epsilon > 0 else self.policy.greedy
-        )
-        """The policy evaluations play: greedy, or epsilon-greedy with ``eval_epsilon`` when it is above 0."""
+        self._q_model = self._policy_model()
+        self.policy = EpsilonGreedyPolicy(self._q_model, observation_spec, action_spec, self.epsilon,
+                                          seed=self.seed + 1, jit_compile=config.xla, noisy=config.noisy)
+        """The exploring policy of training (epsilon from ``epsilon(step)``; noisy networks act with noise)."""
+        greedy = GreedyPolicy(self._q_model, observation_spec, action_spec, config.xla) if config.noisy \
+            else self.policy.greedy
+        self.eval_policy = greedy if config.eval_epsilon <= 0 else EpsilonGreedyPolicy(
+            self._q_model, observation_spec, action_spec, config.eval_epsilon, seed=self.seed + 2,
+            jit_compile=config.xla)
+        """The policy evaluations play: greedy (noisy networks with their mean weights), or epsilon-greedy with
+        ``eval_epsilon`` when it is above 0."""
         self.train = multi_step_train(self.gradient_step, observation_spec, action_spec, self.metric_names,
                                       config.xla)
         """``train(batch)``: ``G`` gradient steps on a ``Transition`` of ``[G, B, ...]`` arrays in one compiled call;
-        returns the mean TD loss, max-Q and gradient norm over them."""
+        returns the mean of each metric of ``metric_names`` over them."""
+        self.train_prioritized = multi_step_train(self.weighted_step, observation_spec, action_spec,
+                                                  self.metric_names, config.xla, weighted=True)
+        """``train_prioritized(batch, weights)``: as ``train`` with importance weights ``[G, B]``; returns the
+        metrics and the new priorities ``[G, B]`` (traced only if called)."""
+
+    # ------------------------------------------------------------------ what a value is (subclasses override)
+
+    def _build_network(self, name: str, seed: int) -> keras.Model:
+        """The online or target network: observations to the raw outputs ``q_values`` reads."""
+        config = self.config
+        build = dict(hidden_sizes=config.hidden_sizes, dueling=config.dueling, seed=seed, encoder=config.encoder,
+                     name=name)
+        if config.noisy:
+            return value_network(self.observation_spec, self.num_actions, num_atoms=1, noisy=True,
+                                 sigma0=config.noisy_sigma0, **build)
+        return q_network(self.observation_spec, self.num_actions, **build)
+
+    def q_values(self, outputs: tf.Tensor) -> tf.Tensor:
+        """Action values ``[B, A]`` from the network's raw ``outputs``."""
+        return outputs[..., 0] if self.config.noisy else outputs
+
+    def _policy_model(self) -> keras.Model:
+        """The model from observations to action values that the policies call and the run saves."""
+        return q_values_model(self.q_network, "quantile") if self.config.noisy else self.q_network
+
+    def loss_items(self, outputs, actions, reward, discount, next_target, next_online) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per-transition losses ``[B]`` and new priorities ``[B]`` from the online network's outputs on the
+        observations, the actions (0-based), the batch's rewards and bootstrap multipliers, and the target (and,
+        for Double DQN, the online) network's outputs on the next observations."""
+        next_online_q = None if next_online is None else self.q_values(next_online)
+        targets = q_targets(reward, discount, self.q_values(next_target), next_online_q)
+        return td_loss_items(self.q_values(outputs), actions, targets, self.config.loss)
 
     def epsilon(self, step):
         """Exploration epsilon at environment ``step``: linear from ``exploration_initial_eps`` to
@@ -219,54 +298,68 @@ class DQNAgent:
         return schedules.linear(step, config.exploration_initial_eps, config.exploration_final_eps,
                                 self._epsilon_duration)
 
-    metric_names = ("losses/td_loss", "losses/q_values", "losses/grad_norm")
-    """Names of the scalars ``gradient_step`` returns, in order."""
+    def priority_beta(self, step):
+        """Importance-sampling exponent at environment ``step``: linear from ``priority_beta0`` to 1 over the run."""
+        return schedules.linear(step, self.config.priority_beta0, 1.0, self._total_steps)
+
+    def schedule_metrics(self, step) -> dict:
+        """What the loops log beside the training metrics: ``charts/epsilon`` at environment ``step`` (and
+        ``charts/priority_beta`` with prioritized replay)."""
+        metrics = {"charts/epsilon": self.epsilon(step)}
+        if self.config.prioritized_replay:
+            metrics["charts/priority_beta"] = self.priority_beta(step)
+        return metrics
 
     def gradient_step(self, observation, action, reward, discount, next_observation) -> tuple[tf.Tensor, ...]:
         """One gradient step on a batch ``[B, ...]`` (call it inside a ``tf.function``).
 
         ``action`` is in the environment's action dtype and range; ``discount`` is the whole bootstrap
         multiplier ``gamma**m * d``. Updates the target network when ``num_updates`` reaches a multiple
-        of ``target_update_interval``. Returns the TD loss, the mean max-Q and the gradient norm before
+        of ``target_update_interval``. Returns the loss, the mean max-Q and the gradient norm before
         clipping. The host loop's compiled ``train`` and the compiled loop both run this one function.
         """
+        return self.weighted_step(observation, action, reward, discount, next_observation, tf.ones_like(reward))[:3]
+
+    def weighted_step(self, observation, action, reward, discount, next_observation, weight) -> tuple[tf.Tensor, ...]:
+        """``gradient_step`` with each transition's loss weighted by ``weight`` ``[B]`` (importance weights); returns
+        the three metrics and the transitions' new priorities ``[B]``."""
         config = self.config
+        noisy = config.noisy  # noisy networks draw fresh noise in every training-mode call, target included
         online_vars = self.q_network.trainable_variables
-        next_q_target = self.target_network(next_observation, training=False)
-        next_q_online = self.q_network(next_observation, training=False) if config.double_dqn else None
-        targets = q_targets(reward, discount, next_q_target, next_q_online)
+        next_target = self.target_network(next_observation, training=noisy)
+        next_online = self.q_network(next_observation, training=noisy) if config.double_dqn else None
         with tf.GradientTape() as tape:
-            q_values = self.q_network(observation, training=True)
-            loss = td_loss(q_values, action - self._offset, targets, config.loss)
+            outputs = self.q_network(observation, training=True)
+            items, priority = self.loss_items(outputs, action - self._offset, reward, discount, next_target,
+                                              next_online)
+            loss = tf.reduce_mean(weight * items)
         grads = tape.gradient(loss, online_vars)
         grad_norm = tf.linalg.global_norm(grads)
         if config.max_grad_norm is not None:
             grads, _ = tf.clip_by_global_norm(grads, config.max_grad_norm, use_norm=grad_norm)
         self.optimizer.apply_gradients(zip(grads, online_vars))
         self.num_updates.assign_add(1)
+
         def copy_to_target():
             update_target(online_vars, self.target_network.trainable_variables, config.tau)
             return tf.constant(True)
 
         tf.cond(schedules.every(self.num_updates, config.target_update_interval), copy_to_target,
                 lambda: tf.constant(False))
-        return loss, tf.reduce_mean(tf.reduce_max(q_values, axis=-1)), grad_norm
+        q_values = self.q_values(outputs)
+        return loss, tf.reduce_mean(tf.reduce_max(q_values, axis=-1)), grad_norm, tf.stop_gradient(priority)
 
     def explore_graph(self, observation: tf.Tensor, step: tf.Tensor, key: Key, warmup: tf.Tensor) -> tf.Tensor:
         """Epsilon-greedy actions inside a graph (the compiled loop): a uniform random action with probability
         ``epsilon(step)`` (1 while ``warmup``), else the greedy one; coin and action from ``key``'s streams."""
         n = tf.shape(observation)[0]
         dtype = tf.as_dtype(self.action_spec.dtype)
-        q_values = self.q_network(observation, training=False)
+        q_values = self.q_values(self.q_network(observation, training=self.config.noisy))
         greedy = tf.cast(tf.argmax(q_values, axis=-1), dtype) + tf.cast(self._offset, dtype)
         random_action = uniform_random_action(self.action_spec, n, key(STREAM_RANDOM_ACTION))
         eps = tf.where(warmup, 1.0, self.epsilon(step))
         explore = tf.random.stateless_uniform([n], key(STREAM_COIN)) < eps
         return tf.where(explore, random_action, greedy)
-
-    def schedule_metrics(self, step) -> dict:
-        """What the loops log beside the training metrics: ``charts/epsilon`` at environment ``step``."""
-        return {"charts/epsilon": self.epsilon(step)}
 
     def checkpoint_items(self) -> dict[str, object]:
         """Trackable objects that make up the agent's state, for ``tf.train.Checkpoint``."""
@@ -289,7 +382,7 @@ class DQNAgent:
     @property
     def policy_model(self) -> keras.Model:
         """The model saved as the run's final policy (``policy.keras``): observations to Q-values."""
-        return self.q_network
+        return self._q_model
 
 
 def policy_from_model(

@@ -97,10 +97,16 @@ def multi_step_train(
     action_spec: ArraySpec,
     metric_names: Sequence[str],
     jit_compile: bool,
-) -> Callable[[object], dict[str, float]]:
+    weighted: bool = False,
+) -> Callable[..., object]:
     """``train(batch)``: ``G`` calls of ``gradient_step`` on a ``Transition`` of ``[G, B, ...]`` arrays, in one
     compiled call; returns each metric of ``metric_names`` averaged over the ``G`` steps. It is traced at its first
     call (calling the concrete function then skips ``tf.function``'s argument binding).
+
+    With ``weighted=True`` (prioritized replay) it is ``train(batch, weights)``: ``gradient_step`` takes the
+    importance weights ``[B]`` of its batch as a sixth argument and returns its metrics followed by the new
+    priorities ``[B]`` of its transitions, and ``train`` returns ``(metrics, priorities)`` with priorities
+    ``[G, B]``, so sampling, training and the priority update cost one compiled call per training phase.
 
     The loop is an explicit ``tf.while_loop`` rather than AutoGraph, so the graph does not depend on AutoGraph
     converting the agent's source (which once failed in a resumed process and fell back to Python).
@@ -113,28 +119,36 @@ def multi_step_train(
         tf.TensorSpec((None, None), tf.float32),
         tf.TensorSpec((None, None), tf.float32),
         tf.TensorSpec((None, None, *obs_shape), obs_dtype),
-    ]
+    ] + ([tf.TensorSpec((None, None), tf.float32)] if weighted else [])
     names = tuple(metric_names)
 
     @tf.function(input_signature=signature, jit_compile=jit_compile, autograph=False)
-    def train(observation, action, reward, discount, next_observation):
+    def train(*arrays):
+        reward = arrays[2]
         steps = tf.shape(reward)[0]
 
-        def body(i, totals):
-            stats = gradient_step(observation[i], action[i], reward[i], discount[i], next_observation[i])
-            return i + 1, totals + tf.stack([tf.cast(s, tf.float32) for s in stats])
+        def body(i, totals, priorities):
+            out = gradient_step(*(a[i] for a in arrays))
+            stats = out[:len(names)]
+            if weighted:
+                priorities = tf.tensor_scatter_nd_update(priorities, [[i]], tf.cast(out[len(names)], tf.float32)[None])
+            return i + 1, totals + tf.stack([tf.cast(s, tf.float32) for s in stats]), priorities
 
-        _, totals = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), tf.zeros([len(names)], tf.float32)))
-        return totals / tf.cast(tf.maximum(steps, 1), tf.float32)
+        start = (tf.constant(0), tf.zeros([len(names)], tf.float32), tf.zeros_like(reward))
+        _, totals, priorities = tf.while_loop(lambda i, *_: i < steps, body, start)
+        return totals / tf.cast(tf.maximum(steps, 1), tf.float32), priorities
 
     dtypes = [s.dtype for s in signature]
     traced: list = []  # traced on the first call: the compiled loop, which never calls it, pays nothing
 
-    def run(batch) -> dict[str, float]:
+    def run(batch, weights=None):
         if not traced:
             traced.append(train.get_concrete_function())
-        arrays = (batch.observation, batch.action, batch.reward, batch.discount, batch.next_observation)
-        values = traced[0](*(tf.convert_to_tensor(a, d) for a, d in zip(arrays, dtypes))).numpy()
-        return {name: float(v) for name, v in zip(names, values)}
+        arrays = [batch.observation, batch.action, batch.reward, batch.discount, batch.next_observation]
+        if weighted:
+            arrays.append(weights)
+        values, priorities = traced[0](*(tf.convert_to_tensor(a, d) for a, d in zip(arrays, dtypes)))
+        metrics = {name: float(v) for name, v in zip(names, values.numpy())}
+        return (metrics, priorities.numpy()) if weighted else metrics
 
     return run

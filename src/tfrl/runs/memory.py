@@ -124,7 +124,8 @@ def nature_cnn_parameters(shape: Sequence[int]) -> int:
 
 
 def network_parameters(settings: Settings, observation_spec: ArraySpec, action_spec: ArraySpec) -> int:
-    """Parameters of the run's network: DQN's Q network (plain or dueling), the actor (with SAC's mean and log-std
+    """Parameters of the run's network: DQN's, C51's or QR-DQN's Q network (plain or dueling, noisy counted twice:
+    the convolutions too, an overestimate), the actor (with SAC's mean and log-std
     heads) and critics of SAC, TD3 and DDPG, or the actor-critic of REINFORCE, A2C and PPO (two torsos, or one
     shared), on an MLP torso or the Nature CNN."""
     config = settings.agent
@@ -142,7 +143,9 @@ def network_parameters(settings: Settings, observation_spec: ArraySpec, action_s
         critics = 2 if getattr(config, "twin_critics", True) else 1
         return actor + (width + 1) * 2 * actions + critics * (critic + width + 1)
     if settings.algorithm.host_loop == "off_policy":  # a Q network: one value per action (dueling: and a value)
-        return torso + (width + 1) * (actions + (1 if getattr(config, "dueling", False) else 0))
+        atoms = getattr(config, "num_atoms", getattr(config, "num_quantiles", 1))  # C51, QR-DQN: K values each
+        head = (width + 1) * (actions + (1 if getattr(config, "dueling", False) else 0)) * atoms
+        return (torso + head) * (2 if getattr(config, "noisy", False) else 1)  # noisy layers: a mean and a sigma
     log_std = 0 if discrete else actions
     return torsos * torso + (width + 1) * (actions + 1) + log_std
 

@@ -42,6 +42,7 @@ def load_saved_policy(run_dir: str | Path, safe_mode: bool = True) -> SavedPolic
 
     import tfrl.continuous_networks  # noqa: F401  (registers tfrl's layers for safe-mode loading)
     import tfrl.networks  # noqa: F401
+    import tfrl.value_networks  # noqa: F401
 
     run_dir = Path(run_dir)
     record = load_record(run_dir)

@@ -122,9 +122,9 @@ class Session:
                 replay = make_replay_buffer(agent_config, env, run.seed)
             elif algorithm.host_loop == "off_policy":  # the compiled loop's replay buffer, in tf.Variables
                 from tfrl.data.graph_replay import GraphReplayBuffer
-                from tfrl.train.loops.compiled_off_policy import check_n_step
+                from tfrl.train.loops.compiled_off_policy import check_compiled_config
 
-                check_n_step(agent_config)
+                check_compiled_config(agent_config)
                 replay = GraphReplayBuffer(agent_config.buffer_size, env.observation_spec(), env.action_spec(),
                                            env.num_envs)
             if resume_from is not None:

@@ -30,7 +30,7 @@ and ``CompiledOffPolicy.state()`` (``CompiledOffPolicySeeds.state(k)``: the seed
 state, the running episodes and the counter, through the loop state of ``LoopContext``), so a run stopped
 and resumed takes the same steps and ends with the same weights as one never stopped.
 
-Only 1-step targets (``n_step=1``).
+Only 1-step targets (``n_step=1``) and uniform replay.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from tfrl.specs import StepType
 from tfrl.train.loops.compiled_on_policy import Carry, carry_arrays, carry_from_arrays, track_episodes
 from tfrl.train.loops.context import LoopContext, LoopState
 
-__all__ = ["CompiledOffPolicy", "CompiledOffPolicySeeds", "build_collection", "check_n_step",
+__all__ = ["CompiledOffPolicy", "CompiledOffPolicySeeds", "build_collection", "check_compiled_config",
            "run_compiled_off_policy", "run_compiled_off_policy_seeds"]
 
 _SEED_STRIDE = 1_000_003
@@ -70,7 +70,7 @@ def build_collection(agent, env, num_envs: int, seed: int, buffer: GraphReplayBu
     here), and the graph does not depend on AutoGraph reading this file's source from disk.
     """
     config = agent.config
-    check_n_step(config)
+    check_compiled_config(config)
     learning_starts, train_freq = int(config.learning_starts), int(config.train_freq)
     gradient_steps, batch_size, gamma = int(config.gradient_steps), int(config.batch_size), float(config.gamma)
     seed_t = tf.constant(int(seed), tf.int64)
@@ -262,11 +262,15 @@ class CompiledOffPolicy:
         return self._loop.run([step], [periods_done], [phases], [vector_steps])[0]
 
 
-def check_n_step(config) -> None:
-    """``ConfigError`` unless ``config.n_step`` is 1, the only target the compiled loop has."""
+def check_compiled_config(config) -> None:
+    """``ConfigError`` unless the compiled loop can train ``config``: 1-step targets (``n_step=1``) and uniform
+    replay (its ``GraphReplayBuffer`` keeps no priorities)."""
     if config.n_step != 1:
         raise ConfigError(f"the compiled loop (backend 'tf') supports 1-step targets only (n_step=1), "
                           f"got n_step={config.n_step}; use backend 'sync' for n-step targets")
+    if getattr(config, "prioritized_replay", False):
+        raise ConfigError("the compiled loop (backend 'tf') replays uniformly; use backend 'sync' for prioritized "
+                          "replay, or set prioritized_replay false")
 
 
 def run_compiled_off_policy(context: LoopContext) -> LoopState:

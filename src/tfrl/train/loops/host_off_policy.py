@@ -3,7 +3,9 @@
 Per vector step the loop makes one compiled policy call and ``env.step``; when a training phase is due
 (``tfrl.schedules.periods_due``: every ``train_freq`` environment steps, counted over all environments,
 once ``learning_starts`` have passed) it draws ``gradient_steps`` batches per period from the buffer at
-once and makes one compiled training call that runs them all. Evaluation, logging and checkpoints happen
+once and makes one compiled training call that runs them all. With prioritized replay the batches are drawn by
+priority with their importance weights (beta from the agent's ``priority_beta``), the training call returns the
+new priorities with the metrics, and the buffer takes them before the next step. Evaluation, logging and checkpoints happen
 between steps (``LoopContext``), on schedules measured in environment steps.
 """
 
@@ -23,14 +25,18 @@ def make_replay_buffer(config, env, seed: int) -> UniformReplayBuffer | FrameSta
     """The replay buffer an off-policy agent's config asks for, shaped for ``env``.
 
     Stacks of uint8 frames (``(H, W, K)`` images, as the Atari pipeline returns) go into a
-    ``FrameStackReplayBuffer``, which stores each frame once; anything else into a ``UniformReplayBuffer``.
+    ``FrameStackReplayBuffer``, which stores each frame once; anything else into a ``UniformReplayBuffer``. Either
+    keeps priorities when the config asks for ``prioritized_replay``.
     """
+    prioritized = getattr(config, "prioritized_replay", False)
     spec = env.observation_spec()
     frames = len(spec.shape) == 3 and spec.dtype == np.uint8 and spec.shape[-1] > 1
     buffer_class = FrameStackReplayBuffer if frames else UniformReplayBuffer
     return buffer_class(
         config.buffer_size, spec, env.action_spec(), num_envs=env.num_envs,
         n_step=config.n_step, gamma=config.gamma, seed=seed,
+        priority_alpha=config.priority_alpha if prioritized else None,
+        priority_epsilon=config.priority_epsilon if prioritized else 1e-6,
     )
 
 
@@ -60,9 +66,15 @@ def run_host_off_policy(context: LoopContext) -> LoopState:
             context.record_episodes(env.pop_finished())
 
             due = schedules.periods_due(state.step, state.periods_done, config.learning_starts, config.train_freq)
+            if due > 0 and buffer.prioritized:
+                drawn = buffer.sample_prioritized(config.batch_size, num_batches=due * config.gradient_steps,
+                                                  beta=agent.priority_beta(state.step))
+                state.train_metrics, priorities = agent.train_prioritized(drawn.transition, drawn.weights)
+                buffer.update_priorities(drawn.slots, priorities)
+            elif due > 0:
+                state.train_metrics = agent.train(buffer.sample(config.batch_size,
+                                                                num_batches=due * config.gradient_steps))
             if due > 0:
-                batch = buffer.sample(config.batch_size, num_batches=due * config.gradient_steps)
-                state.train_metrics = agent.train(batch)
                 context.check_metrics(state.train_metrics)
                 state.periods_done = state.step // config.train_freq
                 state.train_phases += 1
