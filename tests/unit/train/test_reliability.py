@@ -32,6 +32,7 @@ def _weights(run_dir: Path) -> list[np.ndarray]:
     import keras
 
     import tfrl.networks  # noqa: F401
+    import tfrl.value_networks  # noqa: F401
 
     return keras.saving.load_model(run_dir / "policy.keras", safe_mode=True).get_weights()
 
@@ -110,6 +111,9 @@ SAC_TINY = dict(TINY, total_steps=900, learning_starts=200, train_freq=50, gradi
                 buffer_size=5000, hidden_sizes=(16,), checkpoint_every=300, jit_compile=False)
 """SAC on Pendulum-v1: the exploration generator, the replay buffer, the temperature and its optimizer, and the
 gradient steps' noise (keyed by the update counter) all resume."""
+RAINBOW_TINY = dict(DQN, hidden_sizes=(16,), num_atoms=11, batch_size=16, jit_compile=False)
+"""Rainbow: the replay buffer's priorities and max priority, its n-step walk, and the noisy layers' counters resume
+(sampling by priority makes the weights depend on every priority restored)."""
 
 
 @pytest.mark.parametrize("algo, settings", [
@@ -123,7 +127,8 @@ gradient steps' noise (keyed by the update counter) all resume."""
     ("sac", SAC_TINY),
     # the compiled off-policy loop with SAC: the in-graph buffer and the stateless keys of its exploration
     ("sac", dict(SAC_TINY, backend="tf", num_envs=2)),
-], ids=["dqn", "ppo", "reinforce", "ppo-tf", "sac", "sac-tf"])
+    ("rainbow", RAINBOW_TINY),
+], ids=["dqn", "ppo", "reinforce", "ppo-tf", "sac", "sac-tf", "rainbow"])
 def test_a_crashed_run_resumed_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, algo, settings):
     settings = {**settings, "eval_every": 300, "eval_episodes": 1}
     env_id = "Pendulum-v1" if algo == "sac" else "CartPole-v1"
