@@ -69,7 +69,7 @@ class Case:
 
     def schedule_tied_to_total(self, settings: dict) -> bool:
         """True when a run with a larger ``total_steps`` would not be the test's run (lr annealing, epsilon)."""
-        if self.algo == "dqn":
+        if self.algo in ("dqn", "c51", "qrdqn", "rainbow"):  # epsilon and the priorities' beta follow total_steps
             return True
         anneal_default = self.algo == "ppo"  # every PPO preset anneals; no A2C preset does
         return bool(settings.get("anneal_lr", anneal_default))
@@ -88,6 +88,16 @@ CASES = [
          "ppo", "Pendulum-v1", -250.0, 500_000, {"backend": "tf"}),
     Case("dqn-cartpole", "test_dqn_learning.py::test_cartpole_preset_reaches_475_within_80k_steps",
          "dqn", "CartPole-v1", 475.0, 80_000, {}, final_eval_episodes=20),
+    Case("c51-cartpole", "test_value_learning.py::test_value_based_agents_on_cartpole_reach_475_within_50k[*-c51]",
+         "c51", "CartPole-v1", 475.0, 50_000),
+    Case("qrdqn-cartpole", "test_value_learning.py::test_value_based_agents_on_cartpole_reach_475_within_50k[*-qrdqn]",
+         "qrdqn", "CartPole-v1", 475.0, 50_000),
+    Case("rainbow-cartpole",
+         "test_value_learning.py::test_value_based_agents_on_cartpole_reach_475_within_50k[*-rainbow]",
+         "rainbow", "CartPole-v1", 475.0, 50_000),
+    Case("dqn-per-cartpole",
+         "test_value_learning.py::test_value_based_agents_on_cartpole_reach_475_within_50k[*-dqn-per]",
+         "dqn", "CartPole-v1", 475.0, 50_000, {"prioritized_replay": True, "n_step": 3, "exploration_fraction": 0.16}),
     Case("pg-ppo-cartpole", "test_pg_learning.py::test_ppo_cartpole_reaches_475_within_100k_steps",
          "ppo", "CartPole-v1", 475.0, 100_000),
     Case("pg-a2c-cartpole", "test_pg_learning.py::test_a2c_cartpole_reaches_475_within_500k_steps",

@@ -362,3 +362,28 @@ def test_load_yaml_uses_safe_loader(tmp_path):
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_yaml(path)
     assert not marker.exists(), "the python/object tag was executed"
+
+
+# --------------------------------------------------------------------------- the shipped presets
+
+def _shipped_presets() -> list[tuple[str, str, str | None]]:
+    from importlib import resources
+
+    from tfrl.agents import ALGORITHMS
+
+    found = []
+    for entry in sorted(resources.files("tfrl").joinpath("presets").iterdir(), key=lambda e: e.name):
+        stem = entry.name.removesuffix(".yaml")
+        algo, _, env = stem.partition("-")
+        backend = "tf" if env.endswith("-tf") else None
+        found.append((algo if algo in ALGORITHMS else stem, env.removesuffix("-tf"), backend))
+    return found
+
+
+@pytest.mark.parametrize("algo, env_id, backend", _shipped_presets(), ids=lambda v: str(v))
+def test_every_shipped_preset_resolves_against_its_algorithms_config(algo, env_id, backend):
+    """Each ``<algo>-<env>[-tf].yaml`` names a known algorithm and only fields of its config, with valid values."""
+    from tfrl.runs.settings import preset_path, resolve_settings
+
+    settings = resolve_settings(algo, env_id, overrides={"backend": backend} if backend else None)
+    assert settings.preset == preset_path(algo, env_id, backend)
