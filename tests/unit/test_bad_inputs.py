@@ -378,7 +378,7 @@ VALID_DQN_KEYS = r"Valid keys: .*batch_size.*learning_rate.*total_steps"
 API_CASES = [
     # train(): algorithm, environment, settings
     case("train-unknown-algo", lambda c: _train("dqm", "CartPole-v1", c), ConfigError,
-         r"unknown algorithm 'dqm'\. Did you mean dqn\? Known algorithms: a2c, ddpg, dqn, ppo, reinforce, sac, td3"),
+         r"unknown algorithm 'dqm'\. Did you mean dqn\? Known algorithms: a2c, c51, ddpg, dqn, ppo, qrdqn, rainbow, reinforce, sac, td3"),
     case("train-unknown-env", lambda c: _train("dqn", "CartPol-v1", c), UnknownEnvironmentError,
          r"unknown environment id 'CartPol-v1'\. Did you mean CartPole-v1.*Run 'tfrl envs'"),
     case("train-unknown-setting", lambda c: _train("dqn", "CartPole-v1", c, learnin_rate=1e-3), ConfigError,
@@ -415,7 +415,11 @@ API_CASES = [
          r"reinforce\)"),
     case("sac-discrete-actions", lambda c: _train("sac", "CartPole-v1", c), UnsupportedSpaceError,
          r"SAC needs continuous actions \(a gymnasium Box\), but this environment's actions are discrete "
-         r"\(Discrete\(2, start=0\)\); use dqn, ppo, a2c or reinforce for discrete actions"),
+         r"\(Discrete\(2, start=0\)\); use dqn, c51, qrdqn, rainbow, ppo, a2c or reinforce for discrete actions"),
+    case("c51-continuous-actions", lambda c: _train("c51", "Pendulum-v1", c), UnsupportedSpaceError,
+         r"C51 needs a discrete action space.*Use an algorithm for continuous actions"),
+    case("qrdqn-continuous-actions", lambda c: _train("qrdqn", "Pendulum-v1", c), UnsupportedSpaceError,
+         r"QR-DQN needs a discrete action space"),
     case("td3-unbounded-box", lambda c: _train("td3", UnboundedBoxEnv, c), UnsupportedSpaceError,
          r"TD3 needs a Box of actions with finite bounds \(it scales tanh actions onto \[low, high\]\), but this "
          r"environment's bounds are low=\[-inf, -inf\] high=\[inf, inf\]; set finite low and high"),
@@ -466,7 +470,7 @@ API_CASES = [
          r"REINFORCE config: gamma must lie in \[0, 1\]"),
     case("apply-overrides-unknown-key", lambda c: __import__("tfrl.config", fromlist=["x"]).apply_overrides(
          _cfg("DQNConfig"), {"learnin_rate": 1e-3}), ConfigError,
-         r"unknown hyperparameter 'learnin_rate'\. Did you mean learning_rate.*Valid keys: batch_size"),
+         r"unknown hyperparameter 'learnin_rate'\. Did you mean learning_rate.*Valid keys: adam_epsilon, batch_size"),
     case("run-config-zero-steps", lambda c: _run_config(total_steps=0), ConfigError,
          r"run config: total_steps must be >= 1"),
     case("run-config-async-deterministic", lambda c: _run_config(deterministic=True, backend="async"), ConfigError,
@@ -816,7 +820,7 @@ TRAIN = ["train", "dqn", "CartPole-v1"]
 CLI_CASES = [
     # train ALGO ENV
     cli("unknown-algo", lambda c: ["train", "dqm", "CartPole-v1"],
-        r"unknown algorithm 'dqm'\. Did you mean dqn\? Known algorithms: a2c, ddpg, dqn, ppo, reinforce, sac, td3\."),
+        r"unknown algorithm 'dqm'\. Did you mean dqn\? Known algorithms: a2c, c51, ddpg, dqn, ppo, qrdqn, rainbow, reinforce, sac, td3\."),
     cli("unknown-env", lambda c: ["train", "dqn", "CartPol-v1"],
         r"unknown environment id 'CartPol-v1'\. Did you mean CartPole-v1, CartPole-v0.*Run 'tfrl envs' to list"),
     cli("env-module-missing", lambda c: ["train", "dqn", "no_such_pkg:Foo-v0"],
@@ -853,8 +857,17 @@ CLI_CASES = [
     cli("seeds-duplicate", lambda c: [*TRAIN, "--seeds", "1", "1", "--run-dir", c.tmp / "seeds"],
         r"seeds must be distinct integers, got \[1, 1\]"),
     cli("tf-backend-reinforce", lambda c: ["train", "reinforce", "CartPole-v1", "--backend", "tf"],
-        r"backend 'tf' \(the compiled loop\) trains dqn, a2c, ppo, sac, td3, ddpg; reinforce uses backend 'sync' or "
+        r"backend 'tf' \(the compiled loop\) trains dqn, a2c, ppo, sac, td3, ddpg, c51, qrdqn, rainbow; reinforce uses "
+        r"backend 'sync' or "
         r"'async'"),
+    cli("tf-backend-rainbow-n-step", lambda c: [["train", "rainbow", "CartPole-v1", "--backend", "tf", "--run-dir",
+                                                 c.tmp / "rb"], lambda: not (c.tmp / "rb").exists()],
+        r"the compiled loop \(backend 'tf'\) supports 1-step targets only \(n_step=1\), got n_step=3"),
+    cli("tf-backend-prioritized", lambda c: ["train", "dqn", "CartPole-v1", "--backend", "tf", "--set",
+                                              "prioritized_replay=true", "--run-dir", c.tmp / "pr"],
+        r"the compiled loop \(backend 'tf'\) replays uniformly; use backend 'sync' for prioritized replay"),
+    cli("set-priority-alpha-out-of-range", lambda c: ["train", "rainbow", "CartPole-v1", "--set", "priority_alpha=2"],
+        r"Rainbow config: priority_alpha must lie in \[0, 1\]"),
     cli("run-dir-holds-a-run", lambda c: [*TRAIN, "--run-dir", c.run, "--steps", "100"],
         r"already holds a run; use --resume .* to continue it or choose another --run-dir"),
     cli("dqn-continuous-actions", lambda c: ["train", "dqn", "Pendulum-v1", "--run-dir", c.tmp / "p"],

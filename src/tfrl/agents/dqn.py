@@ -19,13 +19,11 @@ a different network (``tfrl.networks.q_network(dueling=True)``); Double DQN only
 
 Two options serve every value-based agent (C51, QR-DQN and Rainbow build on this class):
 
-* prioritized replay (Schaul et al., 2016): the host loop samples ``P(i) = p_i / sum_k p_k`` with
-  ``p_i = (|delta_i| + eps) ** alpha`` (``tfrl.data.ring``), each loss term is weighted by the importance weight
-  ``(N P(i)) ** -beta`` (beta annealed linearly to 1 over the run), and ``weighted_step`` returns the new
-  priorities (here ``|delta|``) from the same call;
+* prioritized replay (Schaul et al., 2016): the host loop samples ``P(i) ~ (|delta_i| + eps) ** alpha``
+  (``tfrl.data.ring``), each loss term is weighted by ``(N P(i)) ** -beta`` (beta annealed linearly to 1 over the
+  run), and ``weighted_step`` returns the new priorities (here ``|delta|``) from the same call;
 * noisy nets (Fortunato et al., 2018): factorised Gaussian layers (``tfrl.value_networks.NoisyDense``) that draw
   fresh noise at every training-mode call; the exploring policy acts with noise, evaluation with the mean weights.
-
 A subclass changes only what a value is: ``_build_network``, ``q_values`` and ``loss_items``.
 """
 
@@ -117,9 +115,11 @@ class DQNConfig:
     priority_epsilon: float = 1e-6
     """Added to |TD error| so that no transition's priority is 0."""
 
+    _label = "DQN"
+
     def __post_init__(self) -> None:
-        check_types(self, "DQN config")
-        check_config("DQN config", [
+        check_types(self, f"{self._label} config")
+        check_config(f"{self._label} config", [
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.buffer_size >= self.batch_size, "buffer_size must be >= batch_size"),

@@ -50,7 +50,7 @@ def check_box_actions(action_spec: ArraySpec, who: str) -> BoundedArraySpec:
     if not floating or getattr(action_spec, "is_discrete", False):
         raise UnsupportedSpaceError(
             f"{who} needs continuous actions (a gymnasium Box), but this environment's actions are discrete "
-            f"({_describe(action_spec)}); use dqn, ppo, a2c or reinforce for discrete actions")
+            f"({_describe(action_spec)}); use dqn, c51, qrdqn, rainbow, ppo, a2c or reinforce for discrete actions")
     if len(action_spec.shape) != 1 or action_spec.shape[0] < 1:
         raise UnsupportedSpaceError(
             f"{who} needs a flat Box of actions, shape (D,), but this environment's are shaped "

@@ -43,12 +43,14 @@ class QRDQNConfig(DQNConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_config("QR-DQN config", [
+        check_config(f"{self._label} config", [
             (self.num_quantiles >= 1, "num_quantiles must be >= 1"),
             (self.kappa >= 0, "kappa must be >= 0"),
             (self.loss == "huber", "loss does not apply: QR-DQN minimises the quantile Huber loss (set kappa); "
                                    "remove the loss setting"),
         ])
+
+    _label = "QR-DQN"
 
 
 def quantile_midpoints(num_quantiles: int) -> tf.Tensor:

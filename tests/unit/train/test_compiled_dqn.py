@@ -218,3 +218,20 @@ def test_train_and_resume_with_backend_tf(tmp_path):
     assert int(saved["size"]) == result.steps and saved["observation"].shape == (result.steps, 4)
     resumed = resume(tmp_path / "r", total_steps=600, verbose=False)
     assert 600 <= resumed.steps < 600 + 8
+
+
+@pytest.mark.parametrize("algo, extra", [("c51", {"num_atoms": 11, "v_min": 0.0, "v_max": 20.0}),
+                                         ("qrdqn", {"num_quantiles": 8}),
+                                         ("rainbow", {"num_atoms": 11, "n_step": 1, "prioritized_replay": False})])
+def test_distributional_agents_train_in_the_compiled_loop(tmp_path, algo, extra):
+    """C51, QR-DQN and Rainbow (1-step, uniform replay: what the compiled loop has) act, store and learn in the graph,
+    with XLA as their default, and log their own loss."""
+    settings = dict(backend="tf", num_envs=8, total_steps=400, learning_starts=100, train_freq=8, gradient_steps=2,
+                    eval_every=0, log_every=200, final_eval_episodes=2, tensorboard=False, verbose=False,
+                    hidden_sizes=(16,), batch_size=8, **extra)
+    result = train(algo, "CartPole-v1", run_dir=tmp_path / "r", use_preset=False, **settings)
+    assert 400 <= result.steps < 408 and result.final_eval is not None
+    with open(tmp_path / "r" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("losses/q_values")]
+    loss = "losses/quantile_loss" if algo == "qrdqn" else "losses/categorical_loss"
+    assert rows and all(np.isfinite(float(r[loss])) and float(r[loss]) > 0 for r in rows)
