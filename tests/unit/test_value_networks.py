@@ -310,3 +310,18 @@ def test_quantile_network_round_trips_through_a_keras_file(tmp_path):
     for path, model in (("network.keras", network), ("q.keras", q)):
         loaded = keras.saving.load_model(tmp_path / path, safe_mode=True)
         np.testing.assert_array_equal(np.asarray(loaded(obs)), np.asarray(model(obs)))
+
+
+def test_data_efficient_encoder_shapes_and_parameter_count():
+    """Two 5x5 stride-5 convolutions (84 -> 16 -> 3), then the hidden layers: the memory check counts it exactly."""
+    from tfrl.runs.memory import nature_cnn_parameters
+
+    spec = ArraySpec((84, 84, 4), np.uint8)
+    net = value_network(spec, 6, num_atoms=51, hidden_sizes=(256,), dueling=False, seed=0,
+                        encoder="data_efficient_cnn")
+    assert net.get_layer("torso_conv0").output.shape[1:] == (16, 16, 32)
+    assert net.get_layer("torso_conv1").output.shape[1:] == (3, 3, 64)
+    assert net(np.zeros((2, 84, 84, 4), np.uint8)).shape == (2, 6, 51)
+    convs, features = nature_cnn_parameters((84, 84, 4), ((32, 5, 5), (64, 5, 5)), units=0)
+    assert features == 576
+    assert net.count_params() == convs + (576 + 1) * 256 + (256 + 1) * 6 * 51

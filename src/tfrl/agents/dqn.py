@@ -44,7 +44,7 @@ from tfrl.errors import UnsupportedSpaceError
 from tfrl.networks import check_image_spec, q_network
 from tfrl.policies import EpsilonGreedyPolicy, GreedyPolicy
 from tfrl.specs import ArraySpec, BoundedArraySpec
-from tfrl.value_networks import q_values_model, value_network
+from tfrl.value_networks import VALUE_ENCODERS, q_values_model, value_network
 
 __all__ = ["DQNConfig", "DQNAgent", "q_targets", "td_loss", "td_loss_items", "update_target", "ALGORITHM"]
 
@@ -80,8 +80,9 @@ class DQNConfig:
     """Use a dueling head (separate state-value and advantage streams)."""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """Units of each hidden layer of the MLP torso."""
-    encoder: Literal["mlp", "nature_cnn"] = "mlp"
-    """Observation encoder: an MLP (hidden_sizes) or the Nature DQN CNN for uint8 images such as (84, 84, 4)."""
+    encoder: Literal["mlp", "nature_cnn", "data_efficient_cnn"] = "mlp"
+    """An MLP (hidden_sizes), the Nature DQN CNN for uint8 images such as (84, 84, 4), or Atari 100k's data-efficient
+    CNN (two 5x5 stride-5 convolutions, then hidden_sizes)."""
     loss: Literal["huber", "mse"] = "huber"
     """TD loss: Huber (delta 1, as in the Nature paper) or mean squared error."""
     max_grad_norm: float | None = 10.0
@@ -98,7 +99,7 @@ class DQNConfig:
     """Epsilon after the decay."""
     jit_compile: bool | None = None
     """Compile with XLA. None (the default) chooses: XLA for MLPs (several times faster here), not for the
-    Nature CNN (XLA's CPU convolutions made a gradient step 188 ms against 16.5 ms without it)."""
+    CNNs (XLA's CPU convolutions made a Nature CNN gradient step 188 ms against 16.5 ms without it)."""
     adam_epsilon: float = 1e-7
     """Adam's epsilon (Keras's default; Rainbow and DER use 1.5e-4 with a learning rate of 6.25e-5 or 1e-4)."""
     noisy: bool = False
@@ -131,7 +132,7 @@ class DQNConfig:
             (self.target_update_interval >= 1, "target_update_interval must be >= 1"),
             (0.0 < self.tau <= 1.0, "tau must lie in (0, 1]"),
             (len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes), "hidden_sizes must be positive"),
-            (self.encoder in ("mlp", "nature_cnn"), "encoder must be 'mlp' or 'nature_cnn'"),
+            (self.encoder in VALUE_ENCODERS, "encoder must be 'mlp', 'nature_cnn' or 'data_efficient_cnn'"),
             (self.loss in ("huber", "mse"), "loss must be 'huber' or 'mse'"),
             (self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm must be > 0 or None"),
             (0.0 <= self.exploration_fraction <= 1.0, "exploration_fraction must lie in [0, 1]"),
@@ -148,7 +149,7 @@ class DQNConfig:
     @property
     def xla(self) -> bool:
         """Whether XLA compiles this agent's functions (``jit_compile``, or the default for the encoder)."""
-        return self.jit_compile if self.jit_compile is not None else self.encoder != "nature_cnn"
+        return self.jit_compile if self.jit_compile is not None else self.encoder == "mlp"
 
 
 def q_targets(
@@ -224,8 +225,8 @@ class DQNAgent:
                 f"are {action_spec.shape} {action_spec.dtype} boxes. Use an algorithm for continuous actions "
                 f"(sac, td3, ddpg, ppo, a2c or reinforce) or discretize the actions."
             )
-        if config.encoder == "nature_cnn":
-            check_image_spec(observation_spec, f"{self._label} with encoder='nature_cnn'")
+        if config.encoder != "mlp":
+            check_image_spec(observation_spec, f"{self._label} with encoder={config.encoder!r}")
         self.config = config
         self.observation_spec = observation_spec
         self.action_spec = action_spec
@@ -233,6 +234,7 @@ class DQNAgent:
         self._offset = int(action_spec.minimum)
         self._total_steps = int(total_steps)
         self.seed = 0 if seed is None else int(seed)
+        self._one_atom = config.noisy or config.encoder == "data_efficient_cnn"  # value_network, one atom
         self.q_network = self._build_network("q_network", self.seed)
         """The online network (its raw outputs: Q-values for DQN, logits or quantiles for C51 and QR-DQN)."""
         # a noisy target draws its own noise: its layers are seeded apart (the weights are then copied)
@@ -241,7 +243,6 @@ class DQNAgent:
         self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=config.adam_epsilon)
         self.optimizer.build(self.q_network.trainable_variables)
         self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="num_updates")
-
         self._epsilon_duration = int(config.exploration_fraction * total_steps)
         self._q_model = self._policy_model()
         self.policy = EpsilonGreedyPolicy(self._q_model, observation_spec, action_spec, self.epsilon,
@@ -254,8 +255,7 @@ class DQNAgent:
             jit_compile=config.xla)
         """The policy evaluations play: greedy (noisy networks with their mean weights), or epsilon-greedy with
         ``eval_epsilon`` when it is above 0."""
-        self.train = multi_step_train(self.gradient_step, observation_spec, action_spec, self.metric_names,
-                                      config.xla)
+        self.train = multi_step_train(self.gradient_step, observation_spec, action_spec, self.metric_names, config.xla)
         """``train(batch)``: ``G`` gradient steps on a ``Transition`` of ``[G, B, ...]`` arrays in one compiled call;
         returns the mean of each metric of ``metric_names`` over them."""
         self.train_prioritized = multi_step_train(self.weighted_step, observation_spec, action_spec,
@@ -263,25 +263,23 @@ class DQNAgent:
         """``train_prioritized(batch, weights)``: as ``train`` with importance weights ``[G, B]``; returns the
         metrics and the new priorities ``[G, B]`` (traced only if called)."""
 
-    # ------------------------------------------------------------------ what a value is (subclasses override)
-
     def _build_network(self, name: str, seed: int) -> keras.Model:
         """The online or target network: observations to the raw outputs ``q_values`` reads."""
         config = self.config
         build = dict(hidden_sizes=config.hidden_sizes, dueling=config.dueling, seed=seed, encoder=config.encoder,
                      name=name)
-        if config.noisy:
-            return value_network(self.observation_spec, self.num_actions, num_atoms=1, noisy=True,
+        if self._one_atom:
+            return value_network(self.observation_spec, self.num_actions, num_atoms=1, noisy=config.noisy,
                                  sigma0=config.noisy_sigma0, **build)
         return q_network(self.observation_spec, self.num_actions, **build)
 
     def q_values(self, outputs: tf.Tensor) -> tf.Tensor:
         """Action values ``[B, A]`` from the network's raw ``outputs``."""
-        return outputs[..., 0] if self.config.noisy else outputs
+        return outputs[..., 0] if self._one_atom else outputs
 
     def _policy_model(self) -> keras.Model:
         """The model from observations to action values that the policies call and the run saves."""
-        return q_values_model(self.q_network, "quantile") if self.config.noisy else self.q_network
+        return q_values_model(self.q_network, "quantile") if self._one_atom else self.q_network
 
     def loss_items(self, outputs, actions, reward, discount, next_target, next_online) -> tuple[tf.Tensor, tf.Tensor]:
         """Per-transition losses ``[B]`` and new priorities ``[B]`` from the online network's outputs on the

@@ -108,19 +108,21 @@ def _mlp(inputs: int, hidden_sizes: Sequence[int]) -> tuple[int, int]:
     return params, width
 
 
-def nature_cnn_parameters(shape: Sequence[int]) -> int:
+def nature_cnn_parameters(shape: Sequence[int], convs=((32, 8, 4), (64, 4, 2), (64, 3, 1)), units: int = 512):
     """Parameters of ``tfrl.networks.nature_cnn`` (three convolutions and Dense 512) on images of ``shape``
-    (0 for a shape it refuses)."""
-    if len(shape) != 3:
-        return 0
-    height, width, channels = (int(d) for d in shape)
+    (0 for a shape it refuses). With other ``convs`` ((filters, kernel, stride) each) and ``units=0``: the
+    parameters of those convolutions and their number of output features, as a pair."""
+    features = 0
     params = 0
-    for filters, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
-        params += (kernel * kernel * channels + 1) * filters
-        height, width, channels = (height - kernel) // stride + 1, (width - kernel) // stride + 1, filters
-    if height < 1 or width < 1:
-        return 0
-    return params + (height * width * channels + 1) * 512
+    if len(shape) == 3:
+        height, width, channels = (int(d) for d in shape)
+        for filters, kernel, stride in convs:
+            params += (kernel * kernel * channels + 1) * filters
+            height, width, channels = (height - kernel) // stride + 1, (width - kernel) // stride + 1, filters
+        features = height * width * channels if height >= 1 and width >= 1 else 0
+    if not units:
+        return params, features
+    return params + (features + 1) * units if features else 0
 
 
 def network_parameters(settings: Settings, observation_spec: ArraySpec, action_spec: ArraySpec) -> int:
@@ -135,6 +137,10 @@ def network_parameters(settings: Settings, observation_spec: ArraySpec, action_s
     hidden = tuple(getattr(config, "hidden_sizes", ()))
     if getattr(config, "encoder", "mlp") == "nature_cnn":
         torso, width, torsos = nature_cnn_parameters(observation_spec.shape), 512, 1
+    elif getattr(config, "encoder", "mlp") == "data_efficient_cnn":  # two 5x5 stride-5 convolutions, then hidden
+        convs = nature_cnn_parameters(observation_spec.shape, ((32, 5, 5), (64, 5, 5)), units=0)
+        (dense, width), torsos = _mlp(max(1, convs[1]), hidden), 1
+        torso = convs[0] + dense
     else:
         (torso, width), torsos = _mlp(inputs, hidden), 1 if getattr(config, "shared_torso", True) else 2
     if settings.algorithm.host_loop == "off_policy" and not discrete:  # SAC, TD3, DDPG: an actor and 1 or 2 critics
