@@ -226,7 +226,7 @@ def test_apply_overrides_unknown_key_without_close_match():
     with pytest.raises(ConfigError, match="unknown preset key 'zzzzzz'") as info:
         apply_overrides(DQNConfig(), {"zzzzzz": 1}, what="preset key")
     assert "Did you mean" not in str(info.value)
-    assert "Valid keys: batch_size, buffer_size" in str(info.value)  # sorted
+    assert "Valid keys: adam_epsilon, batch_size, buffer_size" in str(info.value)  # sorted
 
 
 @pytest.mark.parametrize(

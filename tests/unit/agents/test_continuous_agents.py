@@ -622,7 +622,7 @@ AGENTS = [(SACAgent, SACConfig, "SAC"), (TD3Agent, TD3Config, "TD3"), (TD3Agent,
 
 @pytest.mark.parametrize("agent_cls, config_cls, name", AGENTS)
 @pytest.mark.parametrize("spec, says", [
-    (BoundedArraySpec((), np.int64, minimum=0, maximum=1), r"needs continuous actions .*; use dqn, ppo"),
+    (BoundedArraySpec((), np.int64, minimum=0, maximum=1), r"needs continuous actions .*; use dqn, c51, qrdqn, rainbow, ppo"),
     (BoundedArraySpec((1,), np.float32, minimum=-np.inf, maximum=1.0),
      r"needs a Box of actions with finite bounds .*; set finite low and high"),
     (BoundedArraySpec((2, 2), np.float32, minimum=-1.0, maximum=1.0), r"needs a flat Box .*; reshape them"),
