@@ -48,6 +48,10 @@ def test_ppo_cartpole_reaches_475_within_100k_steps(tmp_path):
 
 
 # a2c-CartPole-v1.yaml: 20,010 / 20,022 / 120,033 / 100,019 / 60,033; 1.5 x 120,033 = 180,050.
+# Behind slow since the value-based family's learning tests joined the default suite (which must stay under 20
+# minutes): A2C's learning stays in the default suite through the compiled loop (test_compiled_learning.py), and the
+# host on-policy loop through PPO's and REINFORCE's tests above and below.
+@pytest.mark.slow
 def test_a2c_cartpole_reaches_475_within_500k_steps(tmp_path):
     median, results = median_best(tmp_path, "a2c", "CartPole-v1", 500_000, 475.0)
     assert median >= 475.0, results

@@ -30,8 +30,13 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("name", list(CASES))
+# C51, QR-DQN and Rainbow on seeds 0-2 (the issue's); DQN with prioritized replay on seed 0, and on seeds 1 and 2
+# behind slow (the default suite must stay under 20 minutes).
+@pytest.mark.parametrize("name, seed", [
+    *((name, seed) for name in ("c51", "qrdqn", "rainbow") for seed in (0, 1, 2)),
+    ("dqn-per", 0),
+    *(pytest.param("dqn-per", seed, marks=pytest.mark.slow) for seed in (1, 2)),
+], ids=lambda v: str(v))
 def test_value_based_agents_on_cartpole_reach_475_within_50k(tmp_path, name, seed):
     algo = name.split("-")[0]
     result = train(algo, "CartPole-v1", runs_root=tmp_path, seed=seed, total_steps=50_000, target_return=475.0,

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tfrl.train.checkpoint import CheckpointManager, verify
 
@@ -123,6 +124,7 @@ TF_SETTINGS = ["--backend", "tf", "--seed", "5", "--deterministic", "--steps", "
                "--set", "target_update_interval=100", "--set", "buffer_size=10000"]
 
 
+@pytest.mark.slow  # real SIGKILLs stay in the default suite above; compiled resume, in test_reliability.py (ppo-tf, sac-tf)
 def test_killed_compiled_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     """Backend 'tf': the native environments, the running episodes, the random keys' counter and the in-graph
     replay buffer are saved, so SIGKILL between checkpoints and a resume end where a straight run ends."""
