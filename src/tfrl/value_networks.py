@@ -184,17 +184,22 @@ _NATURE_CONVS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
 _NATURE_UNITS = 512
 
 
-def _nature_torso(inputs, noisy: bool, sigma0: float, seed: int | None) -> keras.KerasTensor:
-    # Not tfrl.networks.nature_cnn: its last layer is always a plain Dense 512, while Rainbow makes every fully
-    # connected layer noisy. The convolutions are the same (plain Conv2D, ReLU, valid padding, after
-    # Rescaling(1/255) of the uint8 frames); layers torso_conv{i} and torso_dense.
+def _conv_features(inputs, convs, seed: int | None) -> keras.KerasTensor:
+    """``Rescaling(1/255)`` of the uint8 frames, the plain ReLU ``convs`` ((filters, kernel, stride) each, valid
+    padding; layers ``torso_conv{i}``) and ``Flatten``."""
     x = keras.layers.Rescaling(1.0 / 255.0, dtype="float32", name="torso_rescale")(inputs)
-    for i, (filters, kernel, stride) in enumerate(_NATURE_CONVS):
+    for i, (filters, kernel, stride) in enumerate(convs):
         x = keras.layers.Conv2D(
             filters, kernel, strides=stride, padding="valid", data_format="channels_last", activation="relu",
             kernel_initializer=keras.initializers.GlorotUniform(_seed(seed, i)), name=f"torso_conv{i}",
         )(x)
-    x = keras.layers.Flatten(name="torso_flatten")(x)
+    return keras.layers.Flatten(name="torso_flatten")(x)
+
+
+def _nature_torso(inputs, noisy: bool, sigma0: float, seed: int | None) -> keras.KerasTensor:
+    # Not tfrl.networks.nature_cnn: its last layer is always a plain Dense 512, while Rainbow makes every fully
+    # connected layer noisy. The convolutions are the same; layers torso_conv{i} and torso_dense.
+    x = _conv_features(inputs, _NATURE_CONVS, seed)
     return _dense(_NATURE_UNITS, noisy, sigma0, _seed(seed, len(_NATURE_CONVS)), "relu", "torso_dense")(x)
 
 
@@ -208,13 +213,7 @@ VALUE_ENCODERS = (*ENCODERS, "data_efficient_cnn")
 def _data_efficient_torso(inputs, hidden_sizes, noisy: bool, sigma0: float, seed: int | None) -> keras.KerasTensor:
     # Two 5x5 stride-5 convolutions (84x84 -> 16x16x32 -> 3x3x64, about 10x fewer operations than the Nature CNN),
     # then one (noisy) layer per hidden_sizes entry.
-    x = keras.layers.Rescaling(1.0 / 255.0, dtype="float32", name="torso_rescale")(inputs)
-    for i, (filters, kernel, stride) in enumerate(_DATA_EFFICIENT_CONVS):
-        x = keras.layers.Conv2D(
-            filters, kernel, strides=stride, padding="valid", data_format="channels_last", activation="relu",
-            kernel_initializer=keras.initializers.GlorotUniform(_seed(seed, i)), name=f"torso_conv{i}",
-        )(x)
-    x = keras.layers.Flatten(name="torso_flatten")(x)
+    x = _conv_features(inputs, _DATA_EFFICIENT_CONVS, seed)
     for i, size in enumerate(hidden_sizes):
         x = _dense(int(size), noisy, sigma0, _seed(seed, 10 + i), "relu", f"torso_dense{i}")(x)
     return x
