@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import keras
 import tensorflow as tf
@@ -47,6 +48,8 @@ class SACConfig:
 
     learning_rate: float = 3e-4
     """Adam step size of the actor, the critics and the temperature."""
+    learning_rate_decay: Literal["constant", "linear"] = "constant"
+    """``linear``: from ``learning_rate`` down to 0 over the run's gradient steps (the zoo's ``lin_`` schedules)."""
     batch_size: int = 256
     """Transitions per gradient step."""
     buffer_size: int = 1_000_000
@@ -86,6 +89,7 @@ class SACConfig:
         check_types(self, "SAC config")
         check_config("SAC config", [
             (self.learning_rate > 0, "learning_rate must be > 0"),
+            (self.learning_rate_decay in ("constant", "linear"), "learning_rate_decay must be 'constant' or 'linear'"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.buffer_size >= self.batch_size, "buffer_size must be >= batch_size"),
             (self.learning_starts >= 0, "learning_starts must be >= 0"),
@@ -136,9 +140,17 @@ class SACAgent:
         self.log_alpha = tf.Variable(math.log(config.alpha_init), dtype=tf.float32, trainable=True, name="log_alpha")
         self.target_entropy = (config.target_entropy if config.target_entropy is not None
                                else default_target_entropy(self.action_dim))
-        self.actor_optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-        self.critic_optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-        self.alpha_optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+        # linear decay: to 0 at the run's last gradient step, counted by each optimizer's (checkpointed) iterations
+        updates = max(1, (total_steps - config.learning_starts) * config.gradient_steps // config.train_freq)
+
+        def rate():
+            if config.learning_rate_decay == "linear":
+                return keras.optimizers.schedules.PolynomialDecay(config.learning_rate, updates, end_learning_rate=0.0)
+            return config.learning_rate
+
+        self.actor_optimizer = keras.optimizers.Adam(learning_rate=rate())
+        self.critic_optimizer = keras.optimizers.Adam(learning_rate=rate())
+        self.alpha_optimizer = keras.optimizers.Adam(learning_rate=rate())
         self.actor_optimizer.build(self.actor.trainable_variables)
         self.critic_optimizer.build(self._critic_variables)
         self.alpha_optimizer.build([self.log_alpha])

@@ -705,3 +705,22 @@ def test_compiled_loop_on_native_pendulum(agent_cls, config_cls, repeat):
     for name, values in again.buffer.numpy().items():
         np.testing.assert_array_equal(values, stored[name], err_msg=name)
     assert_same(all_weights(again.agent.actor), all_weights(agent.actor))
+
+
+def test_sac_linear_learning_rate_decays_to_zero_over_the_runs_gradient_steps():
+    """``learning_rate_decay: linear`` (the zoo's lin_7.3e-4): lr0 * (1 - k / N) after k of the run's N updates."""
+    from tfrl.agents.sac import SACAgent, SACConfig
+    from tfrl.specs import ArraySpec, BoundedArraySpec
+
+    obs, actions = ArraySpec((3,), np.float32), BoundedArraySpec((1,), np.float32, -2.0, 2.0)
+    config = SACConfig(learning_rate=1e-3, learning_rate_decay="linear", learning_starts=100, train_freq=4,
+                       gradient_steps=2, hidden_sizes=(8,))
+    agent = SACAgent(config, obs, actions, total_steps=900, seed=0)  # N = (900 - 100) * 2 // 4 = 400 updates
+    for optimizer in (agent.actor_optimizer, agent.critic_optimizer, agent.alpha_optimizer):
+        rates = []
+        for k in (0, 100, 400, 500):
+            optimizer.iterations.assign(k)  # the checkpointed step count the schedule reads
+            rates.append(float(optimizer.learning_rate))
+        np.testing.assert_allclose(rates, [1e-3, 7.5e-4, 0.0, 0.0], atol=1e-9)
+    constant = SACAgent(SACConfig(hidden_sizes=(8,)), obs, actions, total_steps=900, seed=0)
+    np.testing.assert_allclose(float(constant.actor_optimizer.learning_rate), 3e-4, rtol=1e-6)
