@@ -13,7 +13,9 @@ its row then reports fewer than 100,000 steps and is no Atari 100k score.
 
 The table goes to ``--csv`` (default docs/atari100k.csv) and the learning curves (evaluation mean against agent
 steps, one panel per game, a line per seed, DER, random and human as dashed lines) to ``--plot`` (default
-docs/atari100k.png). Run directories are kept under ``runs/bench-atari100k/``.
+docs/atari100k.png), after every run, so an interrupted benchmark keeps the games it finished. Run directories
+are kept under ``runs/bench-atari100k/``; ``--from-runs RUN_DIR ...`` trains nothing and tabulates finished runs,
+so games run in different sessions make one table.
 
 Usage (from the repository root):
 
@@ -21,6 +23,7 @@ Usage (from the repository root):
     python benchmarks/atari100k.py --games Pong --seeds 0 1 2
     python benchmarks/atari100k.py --games all --minutes 60
     python benchmarks/atari100k.py --steps 3000 --final-eval-episodes 2 --csv /tmp/a.csv --plot /tmp/a.png  # smoke
+    python benchmarks/atari100k.py --from-runs runs/bench-atari100k/*/rainbow-*   # the table of finished runs
 """
 
 from __future__ import annotations
@@ -151,8 +154,6 @@ def preset_for(game: str) -> Path:
 
 def train_one(game: str, seed: int, root: Path, minutes: float | None, overrides: dict, verbose: bool) -> dict:
     """Train rainbow on ``game`` with one seed; its final score, steps and evaluation curve."""
-    from tfrl.logging import read_metrics
-    from tfrl.plotting import EVAL_MEAN
     from tfrl.train import train
 
     preset = preset_for(game)
@@ -162,17 +163,45 @@ def train_one(game: str, seed: int, root: Path, minutes: float | None, overrides
         settings["max_minutes"] = minutes
     result = train("rainbow", env_id(game), config=config, runs_root=root / game, seed=seed, tensorboard=False,
                    verbose=verbose, **settings)
-    metrics = read_metrics(result.run_dir)
+    return read_run(Path(result.run_dir), game, seed)
+
+
+def read_run(run_dir: Path, game: str | None = None, seed: int | None = None) -> dict:
+    """A benchmark run read back from its directory: its game, seed, steps, score (the final evaluation's mean,
+    else the last evaluation's) and evaluation curve. Game and seed come from the run's config.yaml if not given."""
+    import yaml
+
+    from tfrl.logging import read_metrics
+    from tfrl.plotting import EVAL_MEAN
+
+    if game is None or seed is None:
+        record = yaml.safe_load((run_dir / "config.yaml").read_text())
+        game = next((g for g in GAMES if env_id(g) == record.get("env")), None)
+        if game is None:
+            raise SystemExit(f"{run_dir} is not an Atari 100k run (env {record.get('env')!r})")
+        seed = int(record["run"]["seed"])
+    metrics = read_metrics(run_dir)
     curve = [(int(s), float(m)) for s, m in zip(metrics.get("step", []), metrics.get(EVAL_MEAN, []))
              if not math.isnan(m)]  # the rows of an evaluation
-    if result.final_eval is not None:
-        score = result.final_eval.mean
+    finals = [float(v) for v in metrics.get("eval/final_return_mean", []) if not math.isnan(v)]
+    if finals:
+        score = finals[-1]
     elif curve:  # no final evaluation (final_eval_episodes 0, or a signal stopped the run): the last one
         score = curve[-1][1]
     else:
-        raise RuntimeError(f"{result.run_dir} has no evaluation to score; raise --final-eval-episodes")
-    return {"game": game, "seed": seed, "steps": result.steps, "score": score, "curve": curve,
-            "minutes": result.wall_time / 60.0, "run_dir": result.run_dir}
+        raise RuntimeError(f"{run_dir} has no evaluation to score; raise --final-eval-episodes")
+    steps = int(max(metrics.get("step", [0])))
+    wall = max(metrics.get("wall_time", [0.0]))
+    return {"game": game, "seed": seed, "steps": steps, "score": score, "curve": curve, "minutes": wall / 60.0,
+            "run_dir": run_dir}
+
+
+def table(runs: Sequence[dict]) -> list[ScoreRow]:
+    """The score rows of ``runs``: one per game, its seeds' scores and the fewest agent steps among them."""
+    games = list(dict.fromkeys(r["game"] for r in runs))
+    scores = {game: [r["score"] for r in runs if r["game"] == game] for game in games}
+    steps = {game: min(r["steps"] for r in runs if r["game"] == game) for game in games}
+    return score_rows(scores, steps)
 
 
 def write_csv(rows: Sequence[ScoreRow], path: Path) -> None:
@@ -232,6 +261,8 @@ def main() -> int:
     parser.add_argument("--csv", default=str(ROOT / "docs" / "atari100k.csv"))
     parser.add_argument("--plot", default=str(ROOT / "docs" / "atari100k.png"))
     parser.add_argument("--verbose", action="store_true", help="print each run's progress")
+    parser.add_argument("--from-runs", nargs="+", type=Path, default=None, metavar="RUN_DIR",
+                        help="train nothing: tabulate and plot these finished runs (for example earlier sessions')")
     args = parser.parse_args()
     games = list(GAMES) if args.games == ["all"] else args.games
     for game in games:
@@ -249,16 +280,17 @@ def main() -> int:
           f"{datetime.datetime.now().isoformat(timespec='minutes')}; games {' '.join(games)}, seeds "
           f"{' '.join(map(str, args.seeds))}" + (f", {args.minutes:g} min per run" if args.minutes else "")
           + (f", overrides {overrides}" if overrides else ""), flush=True)
-    runs = []
-    for game in games:
+    runs = [read_run(path) for path in args.from_runs or []]
+    for game in games if not args.from_runs else []:
         for seed in args.seeds:
             run = train_one(game, seed, Path(args.runs_root), args.minutes, overrides, args.verbose)
             runs.append(run)
             print(f"{game:15s} seed {seed}: {run['steps']:>7,} steps in {run['minutes']:.1f} min, score "
                   f"{run['score']:.1f} (DER {DER[game]:g}); {run['run_dir']}", flush=True)
-    scores = {game: [r["score"] for r in runs if r["game"] == game] for game in games}
-    steps = {game: min(r["steps"] for r in runs if r["game"] == game) for game in games}
-    rows = score_rows(scores, steps)
+            rows = table(runs)  # after every run, so an interrupted benchmark keeps what it finished
+            write_csv(rows, Path(args.csv))
+            plot(runs, Path(args.plot))
+    rows = table(runs)
     summary = hns_summary(rows)
     print()
     print("| game | seeds | agent steps | raw score | HNS | DER (published) | DER HNS | random | human |")
