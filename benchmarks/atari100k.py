@@ -277,8 +277,9 @@ def main() -> int:
     from learning_margins import cpu_name
 
     print(f"# {cpu_name()}, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}, "
-          f"{datetime.datetime.now().isoformat(timespec='minutes')}; games {' '.join(games)}, seeds "
-          f"{' '.join(map(str, args.seeds))}" + (f", {args.minutes:g} min per run" if args.minutes else "")
+          f"{datetime.datetime.now().isoformat(timespec='minutes')}; "
+          + (f"{len(args.from_runs)} finished runs" if args.from_runs else
+             f"games {' '.join(games)}, seeds {' '.join(map(str, args.seeds))}") + (f", {args.minutes:g} min per run" if args.minutes else "")
           + (f", overrides {overrides}" if overrides else ""), flush=True)
     runs = [read_run(path) for path in args.from_runs or []]
     for game in games if not args.from_runs else []:
