@@ -461,7 +461,7 @@ API_CASES = [
     case("dqn-config-buffer-below-batch", lambda c: _cfg("DQNConfig", batch_size=64, buffer_size=10), ConfigError,
          r"DQN config: buffer_size must be >= batch_size"),
     case("dqn-config-unknown-encoder", lambda c: _cfg("DQNConfig", encoder="resnet"), ConfigError,
-         r"DQN config: encoder must be one of 'mlp', 'nature_cnn', got 'resnet'"),
+         r"DQN config: encoder must be one of 'mlp', 'nature_cnn', 'data_efficient_cnn', got 'resnet'"),
     case("ppo-config-hidden-sizes-string", lambda c: _cfg("PPOConfig", hidden_sizes="64"), ConfigError,
          r"PPO config: hidden_sizes must be a list of integers, got '64'"),
     case("a2c-config-unknown-optimizer", lambda c: _cfg("A2CConfig", optimizer="sgd"), ConfigError,
